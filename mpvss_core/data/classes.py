@@ -1,0 +1,102 @@
+"""Class names and palettes of the label spaces the project reads.
+
+The built-in synthetic benchmark uses SYNTH_CLASSES: the 19 Cityscapes train classes minus
+`train` and `motorcycle` (never rendered), plus `water` (the paper's Figure B discusses it).
+Colours follow cityscapesScripts `labels.py`; water has no Cityscapes colour and gets its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+IGNORE_INDEX = 255
+
+SYNTH_CLASSES: tuple[str, ...] = (
+    "road",
+    "sidewalk",
+    "building",
+    "wall",
+    "fence",
+    "pole",
+    "traffic light",
+    "traffic sign",
+    "vegetation",
+    "terrain",
+    "sky",
+    "person",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "bicycle",
+    "water",
+)
+
+_CITYSCAPES_COLOURS: dict[str, tuple[int, int, int]] = {
+    "road": (128, 64, 128),
+    "sidewalk": (244, 35, 232),
+    "building": (70, 70, 70),
+    "wall": (102, 102, 156),
+    "fence": (190, 153, 153),
+    "pole": (153, 153, 153),
+    "traffic light": (250, 170, 30),
+    "traffic sign": (220, 220, 0),
+    "vegetation": (107, 142, 35),
+    "terrain": (152, 251, 152),
+    "sky": (70, 130, 180),
+    "person": (220, 20, 60),
+    "rider": (255, 0, 0),
+    "car": (0, 0, 142),
+    "truck": (0, 0, 70),
+    "bus": (0, 60, 100),
+    "train": (0, 80, 100),
+    "motorcycle": (0, 0, 230),
+    "bicycle": (119, 11, 32),
+    "water": (0, 160, 210),
+}
+
+CITYSCAPES_CLASSES: tuple[str, ...] = (
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+    "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle",
+    "bicycle",
+)  # fmt: skip
+
+# Cityscapes labelId -> trainId (cityscapesScripts labels.py); every other id is ignored.
+CITYSCAPES_LABELID_TO_TRAINID: dict[int, int] = {
+    7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12,
+    26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18,
+}  # fmt: skip
+
+
+def palette_for(class_names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Palette (K, 3) uint8 for a list of class names.
+
+    Known Cityscapes-style names get their usual colour; any other name gets a deterministic colour
+    from a golden-ratio hue walk, so VSPW's 124 classes or user classes are distinguishable too.
+    """
+    out = np.zeros((len(class_names), 3), np.uint8)
+    for i, name in enumerate(class_names):
+        if name in _CITYSCAPES_COLOURS:
+            out[i] = _CITYSCAPES_COLOURS[name]
+        else:
+            out[i] = _hue_walk_colour(i)
+    return out
+
+
+def _hue_walk_colour(i: int) -> tuple[int, int, int]:
+    import colorsys
+
+    h = (i * 0.618033988749895) % 1.0
+    s = 0.55 + 0.35 * ((i * 7) % 3) / 2
+    v = 0.65 + 0.3 * ((i * 5) % 2)
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def generic_class_names(n: int) -> tuple[str, ...]:
+    """Names for a label space known only by its size."""
+    return tuple(f"class {i}" for i in range(n))
+
+
+SYNTH_PALETTE = palette_for(SYNTH_CLASSES)
+CITYSCAPES_PALETTE = palette_for(CITYSCAPES_CLASSES)
