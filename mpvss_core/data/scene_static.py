@@ -1,0 +1,509 @@
+"""Static content of a synthetic street: ground, buildings, walls, fences, poles, signs, traffic
+lights, trees, hedges, the far skyline and the sky. Each function returns layers (see layers.py)
+whose label and albedo are closures over parameters drawn from the clip's random generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpvss_core.data.classes import SYNTH_CLASSES
+from mpvss_core.data.layers import (
+    X_AXIS,
+    Layer,
+    billboard,
+    capsule_distance,
+    circle_distance,
+    constant_label,
+)
+from mpvss_core.data.textures import NoiseBank, colour, jitter_colour, mix, periodic_box, smooth_box
+
+C = {name: i for i, name in enumerate(SYNTH_CLASSES)}
+GROUND_Z = (-40.0, 520.0)
+
+
+@dataclass
+class Layout:
+    """The street's cross-section and features, in metres (X across, Z along the road; the ground
+    is the plane Y = 0 and the camera rides `cam_height` above it)."""
+
+    cam_height: float
+    lane_width: float
+    lanes: int  # per direction
+    sidewalk: float
+    sides: dict[int, str]  # side -1 (left) / +1 (right) -> "buildings" | "park" | "canal"
+    setback: dict[int, float]  # terrain strip between sidewalk and facade
+    canal: tuple[float, float] | None  # (inner |X|, outer |X|) of the water on the canal side
+    intersection: tuple[float, float] | None  # (z start, width) of a crossing road
+    parking: float = 0.0  # width of a parking strip at each edge of the road (0: none)
+
+    @property
+    def road_half(self) -> float:
+        return self.lanes * self.lane_width + self.parking
+
+    @property
+    def kerb(self) -> float:
+        """|X| of the sidewalk's outer edge."""
+        return self.road_half + self.sidewalk
+
+    def in_intersection(self, z: np.ndarray, margin: float = 0.0) -> np.ndarray:
+        if self.intersection is None:
+            return np.zeros(np.shape(z), bool)
+        z0, wi = self.intersection
+        return (z >= z0 - margin) & (z <= z0 + wi + margin)
+
+
+# --- ground ---------------------------------------------------------------------------------------
+
+
+def ground_layer(lay: Layout, noise: NoiseBank, rng: np.random.Generator) -> Layer:
+    """The ground plane Y = 0 with road, markings, sidewalks, terrain and water."""
+    asphalt = jitter_colour(rng, (0.30, 0.30, 0.31), 0.12)
+    paving = jitter_colour(rng, (0.62, 0.60, 0.56), 0.10)
+    grass = jitter_colour(rng, (0.30, 0.45, 0.16), 0.15)
+    dry = jitter_colour(rng, (0.48, 0.42, 0.26), 0.12)
+    water = jitter_colour(rng, (0.10, 0.24, 0.32), 0.15)
+    paint = np.array([0.88, 0.88, 0.84], np.float32)
+    tile = float(rng.uniform(0.5, 1.2))
+    yellow_centre = rng.random() < 0.4
+    rh, sw = lay.road_half, lay.sidewalk
+
+    def label(x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        ax = np.abs(x)
+        out = np.full(x.shape, C["terrain"], np.int16)
+        out[ax <= lay.kerb] = C["sidewalk"]
+        out[ax <= rh] = C["road"]
+        if lay.intersection is not None:
+            cross = lay.in_intersection(z)
+            near_cross = lay.in_intersection(z, sw) & ~cross
+            out[near_cross & (ax > rh)] = C["sidewalk"]
+            out[cross] = C["road"]
+        if lay.canal is not None:
+            side = [s for s, k in lay.sides.items() if k == "canal"][0]
+            wet = (x * side >= lay.canal[0]) & (x * side <= lay.canal[1])
+            out[wet & (out == C["terrain"])] = C["water"]
+        return out
+
+    def albedo(x: np.ndarray, z: np.ndarray, fp: np.ndarray) -> np.ndarray:
+        lab = label(x, z)
+        out = np.empty((len(x), 3), np.float32)
+        for cls in np.unique(lab):
+            m = lab == cls
+            out[m] = _ground_material(int(cls), x[m], z[m], fp[m])
+        return out
+
+    def _ground_material(cls: int, x: np.ndarray, z: np.ndarray, fp: np.ndarray) -> np.ndarray:
+        n = len(x)
+        if cls == C["road"]:
+            base = asphalt * (1 + 0.10 * noise.fbm(0, x, z, fp, 1.5))[:, None]
+            base *= (1 + 0.06 * noise.fbm(1, x, z, fp, 0.08, octaves=2))[:, None]
+            ax = np.abs(x)
+            w = fp
+            lines = np.zeros(n, np.float32)
+            on_road = ~lay.in_intersection(z)
+            dashes = periodic_box(z, 9.0, 0.0, 3.0, w)
+            for k in range(1, lay.lanes):  # lane separators, dashed
+                lines = np.maximum(
+                    lines, smooth_box(ax, k * lay.lane_width - 0.07, k * lay.lane_width + 0.07, w) * dashes
+                )
+            centre = smooth_box(x, -0.08, 0.08, w) * (1.0 if yellow_centre else dashes)
+            e = lay.lanes * lay.lane_width + 0.1 if lay.parking else rh - 0.3
+            edge = smooth_box(ax, e - 0.06, e + 0.06, w)
+            lines = np.maximum(lines, np.maximum(centre, edge)) * on_road
+            if lay.intersection is not None:  # zebra crossings on both sides of the junction
+                z0, wi = lay.intersection
+                zebra = smooth_box(z, z0 - 4.0, z0 - 1.0, w) + smooth_box(z, z0 + wi + 1.0, z0 + wi + 4.0, w)
+                lines = np.maximum(
+                    lines, np.clip(zebra, 0, 1) * periodic_box(x, 1.0, 0.0, 0.5, w) * (ax < rh)
+                )
+            paint_col = (
+                paint
+                if not yellow_centre
+                else np.where((np.abs(x) < 0.2)[:, None], np.array([0.85, 0.7, 0.2], np.float32), paint)
+            )
+            return mix(base, paint_col, lines)
+        if cls == C["sidewalk"]:
+            base = paving * (1 + 0.07 * noise.fbm(2, x, z, fp, 3.0))[:, None]
+            joints = np.maximum(periodic_box(x, tile, 0.0, 0.03, fp), periodic_box(z, tile, 0.0, 0.03, fp))
+            kerb = smooth_box(np.abs(x), rh, rh + 0.25, fp)
+            col = base * (1 - 0.3 * joints)[:, None]
+            return mix(col, np.array([0.72, 0.72, 0.7], np.float32), kerb)
+        if cls == C["water"]:
+            rip = noise.fbm(3, x, z, fp, 1.0, aniso=0.25)
+            col = water * (1 + 0.25 * rip)[:, None]
+            glint = np.clip(rip - 1.2, 0, 1)[:, None] * 0.5
+            return np.clip(col + glint, 0, 1)
+        # terrain
+        g = noise.fbm(1, x, z, fp, 0.4)
+        col = mix(grass, dry, np.clip(0.45 + 0.3 * g, 0, 1))
+        return col * (1 + 0.18 * noise.fbm(2, x, z, fp, 5.0))[:, None]
+
+    return Layer(
+        name="ground",
+        origin=np.zeros(3),
+        axis_u=X_AXIS,
+        axis_v=np.array([0.0, 0.0, 1.0]),
+        extent=(-400.0, 400.0, *GROUND_Z),
+        label=label,
+        albedo=albedo,
+        outward=np.array([0.0, -1.0, 0.0]),
+    )
+
+
+# --- buildings ------------------------------------------------------------------------------------
+
+_WALL_COLOURS = [
+    (0.72, 0.66, 0.55),
+    (0.62, 0.35, 0.28),
+    (0.55, 0.55, 0.55),
+    (0.82, 0.80, 0.74),
+    (0.45, 0.40, 0.36),
+    (0.70, 0.58, 0.42),
+    (0.52, 0.58, 0.62),
+    (0.76, 0.70, 0.62),
+]
+
+
+@dataclass
+class BuildingRow:
+    """Buildings along one side: per-building arrays indexed by segment."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    heights: np.ndarray
+    colours: np.ndarray  # Sx3
+    spacing: np.ndarray
+    floor: np.ndarray
+    win_w: np.ndarray
+    win_h: np.ndarray
+    glass: np.ndarray  # Sx3
+
+
+def sample_building_row(
+    rng: np.random.Generator, z0: float, z1: float, gap_prob: float, height: tuple[float, float], skip=None
+) -> BuildingRow:
+    """Buildings from z0 to z1 with random widths, gaps and styles; `skip(z)` True where none."""
+    rows: dict[str, list] = {k: [] for k in BuildingRow.__dataclass_fields__}
+    z = z0
+    while z < z1:
+        width = float(rng.uniform(8, 30))
+        if skip is not None and (skip(z) or skip(z + width)):
+            z += 4.0
+            continue
+        rows["starts"].append(z)
+        rows["ends"].append(z + width)
+        rows["heights"].append(float(rng.uniform(*height)))
+        rows["colours"].append(jitter_colour(rng, _WALL_COLOURS[rng.integers(len(_WALL_COLOURS))], 0.08))
+        rows["spacing"].append(float(rng.uniform(2.2, 4.0)))
+        rows["floor"].append(float(rng.uniform(3.0, 3.8)))
+        rows["win_w"].append(float(rng.uniform(0.8, 1.6)))
+        rows["win_h"].append(float(rng.uniform(1.2, 1.9)))
+        rows["glass"].append(jitter_colour(rng, (0.16, 0.20, 0.26), 0.3))
+        z += width + (float(rng.uniform(2, 9)) if rng.random() < gap_prob else 0.0)
+    return BuildingRow(
+        **{
+            k: np.array(v, np.float64 if k not in ("colours", "glass") else np.float32)
+            for k, v in rows.items()
+        }
+    )
+
+
+def facade_layer(name: str, x: float, row: BuildingRow, noise: NoiseBank, far: bool = False) -> Layer:
+    """A vertical plane X = x along the road carrying a row of building fronts (u = Z, v = up)."""
+
+    def seg(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i = np.clip(np.searchsorted(row.starts, u, side="right") - 1, 0, len(row.starts) - 1)
+        return i, (u >= row.starts[i]) & (u <= row.ends[i])
+
+    def label(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        i, inside = seg(u)
+        return np.where(inside & (v <= row.heights[i]), C["building"], -1).astype(np.int16)
+
+    def albedo(u: np.ndarray, v: np.ndarray, fp: np.ndarray) -> np.ndarray:
+        i, _ = seg(u)
+        local = u - row.starts[i]
+        wall = row.colours[i] * (1 + 0.07 * noise.fbm(0, u, v, fp, 1.2))[:, None]
+        wu = periodic_box(local, row.spacing[i], 0.5, 0.5 + row.win_w[i], fp)
+        upper = v > 3.6
+        wv = periodic_box(v, row.floor[i], 0.9, 0.9 + row.win_h[i], fp)
+        shop = smooth_box(v, 0.5, 2.9, fp) * periodic_box(local, 5.0, 0.4, 4.2, fp) * (1 - upper)
+        win = np.maximum(wu * wv * upper * (v < row.heights[i] - 1.0), shop)
+        cell = np.floor(local / row.spacing[i]) * 7.3 + np.floor(v / row.floor[i]) * 3.1
+        tone = 0.7 + 0.6 * (0.5 + 0.5 * np.sin(cell * 12.9898 + i * 78.233))
+        glass = row.glass[i] * tone[:, None].astype(np.float32)
+        col = mix(wall, glass, win.astype(np.float32))
+        cornice = smooth_box(v, row.heights[i] - 0.5, row.heights[i] + 1, fp)
+        col = col * (1 - 0.25 * cornice)[:, None]
+        if far:
+            col = mix(col, np.array([0.6, 0.65, 0.72], np.float32), np.full(len(u), 0.35, np.float32))
+        return col
+
+    return billboard(
+        name,
+        np.array([x, 0.0, 0.0]),
+        (row.starts.min(), row.ends.max(), 0.0, row.heights.max()),
+        label,
+        albedo,
+        facing="x",
+    )
+
+
+def end_wall_layers(name: str, x: float, side: int, row: BuildingRow, noise: NoiseBank) -> list[Layer]:
+    """Side walls at the start of each building that follows a gap, facing the camera."""
+    out = []
+    for k in range(len(row.starts)):
+        if k > 0 and row.starts[k] - row.ends[k - 1] < 0.5:
+            continue
+        depth = 14.0
+        col = row.colours[k] * 0.9
+        height = row.heights[k]
+
+        def albedo(u, v, fp, col=col):
+            return col * (1 + 0.07 * noise.fbm(1, u, v, fp, 1.2))[:, None]
+
+        ext = (0.0, depth, 0.0, height) if side > 0 else (-depth, 0.0, 0.0, height)
+        layer = billboard(
+            f"{name}.end{k}", np.array([x, 0.0, row.starts[k]]), ext, constant_label(C["building"]), albedo
+        )
+        layer.outward = np.array([0.0, 0.0, -1.0])
+        out.append(layer)
+    return out
+
+
+# --- street furniture -----------------------------------------------------------------------------
+
+
+def pole_layers(name: str, base: np.ndarray, height: float, arm: float, noise: NoiseBank) -> list[Layer]:
+    """A street pole, optionally with a lamp arm reaching `arm` metres across (signed)."""
+    metal = np.array([0.46, 0.47, 0.48], np.float32)
+    r = 0.08
+
+    def label(u, v):
+        d = capsule_distance(u, v, (0.0, 0.0), (0.0, height), r)
+        if arm != 0.0:
+            d = np.minimum(d, capsule_distance(u, v, (0.0, height), (arm, height + 0.3), 0.05))
+            d = np.minimum(
+                d,
+                capsule_distance(u, v, (arm - 0.35 * np.sign(arm), height + 0.22), (arm, height + 0.3), 0.09),
+            )
+        return np.where(d <= 0, C["pole"], -1).astype(np.int16)
+
+    def albedo(u, v, fp):
+        return (
+            metal * (0.9 + 0.1 * np.clip(v / height, 0, 1) + 0.05 * noise.fbm(2, u * 3, v, fp, 2.0))[:, None]
+        )
+
+    lo, hi = (min(-r, arm - 0.1), max(r, arm + 0.1))
+    return [billboard(name, base, (lo, hi, 0.0, height + 0.45), label, albedo)]
+
+
+def sign_layer(name: str, base: np.ndarray, centre_v: float, kind: int) -> Layer:
+    """A traffic sign plate just in front of its pole: 0 no-entry, 1 prohibitory, 2 mandatory (blue),
+    3 warning triangle, 4 information rectangle."""
+    red, white, blue = (
+        np.array(c, np.float32) for c in ((0.75, 0.1, 0.1), (0.92, 0.92, 0.9), (0.1, 0.25, 0.65))
+    )
+    dark = np.array([0.1, 0.1, 0.1], np.float32)
+    r = 0.32
+
+    def shape(u, v):
+        y = v - centre_v
+        if kind == 3:  # triangle pointing up
+            return (y >= -0.28) & (y <= 0.32 - 1.6 * np.abs(u)) & (np.abs(u) <= 0.37)
+        if kind == 4:
+            return (np.abs(u) <= 0.3) & (np.abs(y) <= 0.3)
+        return np.hypot(u, y) <= r
+
+    def label(u, v):
+        return np.where(shape(u, v), C["traffic sign"], -1).astype(np.int16)
+
+    def albedo(u, v, fp):
+        y = v - centre_v
+        rad = np.hypot(u, y)
+        n = len(u)
+        if kind == 0:
+            bar = smooth_box(u, -0.22, 0.22, fp) * smooth_box(y, -0.06, 0.06, fp)
+            return mix(colour(red, n), white, bar)
+        if kind == 1:
+            ring = 1 - smooth_box(rad, 0, r - 0.07, fp)
+            return mix(colour(white, n), red, ring)
+        if kind == 2:
+            arrow = smooth_box(u, -0.05, 0.05, fp) * smooth_box(y, -0.2, 0.12, fp)
+            head = smooth_box(y, 0.05, 0.22 - np.abs(u), fp) * (np.abs(u) < 0.15)
+            return mix(colour(blue, n), white, np.maximum(arrow, head))
+        if kind == 3:
+            inner = (y >= -0.2) & (y <= 0.2 - 1.6 * np.abs(u))
+            glyph = smooth_box(u, -0.03, 0.03, fp) * smooth_box(y, -0.12, 0.05, fp)
+            return mix(mix(colour(red, n), white, inner.astype(np.float32)), dark, glyph)
+        square = smooth_box(u, -0.12, 0.12, fp) * smooth_box(y, -0.12, 0.12, fp)
+        return mix(colour(blue, n), white, square)
+
+    return billboard(name, base, (-0.4, 0.4, centre_v - 0.4, centre_v + 0.4), label, albedo)
+
+
+def traffic_light_layer(name: str, base: np.ndarray, bottom: float, lit: int) -> Layer:
+    """A three-lamp traffic light housing; lamp `lit` (0 red, 1 amber, 2 green) is on."""
+    on = [np.array(c, np.float32) for c in ((1.0, 0.15, 0.1), (1.0, 0.7, 0.1), (0.2, 1.0, 0.4))]
+    off = np.array([0.12, 0.12, 0.1], np.float32)
+    housing = np.array([0.08, 0.08, 0.08], np.float32)
+    top = bottom + 0.9
+
+    def label(u, v):
+        return np.where((np.abs(u) <= 0.17) & (v >= bottom) & (v <= top), C["traffic light"], -1).astype(
+            np.int16
+        )
+
+    def albedo(u, v, fp):
+        col = colour(housing, len(u))
+        for k in range(3):
+            cv = top - 0.16 - 0.29 * k
+            lamp = 1 - smooth_box(np.hypot(u, v - cv), 0.095, 10, fp)
+            col = mix(col, on[k] if k == lit else off, lamp)
+        return col
+
+    return billboard(name, base, (-0.17, 0.17, bottom, top), label, albedo)
+
+
+def wall_layer(
+    name: str, x: float, z0: float, z1: float, height: float, rng: np.random.Generator, noise: NoiseBank
+) -> Layer:
+    """A low wall along the road (brick or concrete)."""
+    base = jitter_colour(rng, (0.6, 0.57, 0.52) if rng.random() < 0.5 else (0.6, 0.34, 0.26), 0.1)
+    brick = rng.random() < 0.5
+
+    def albedo(u, v, fp):
+        col = base * (1 + 0.08 * noise.fbm(0, u, v, fp, 2.0))[:, None]
+        if brick:
+            mortar = np.maximum(
+                periodic_box(v, 0.075, 0, 0.012, fp),
+                periodic_box(u + 0.11 * (np.floor(v / 0.075) % 2), 0.22, 0, 0.012, fp),
+            )
+            col = col * (1 - 0.3 * mortar)[:, None]
+        cap = smooth_box(v, height - 0.08, height + 1, fp)
+        return mix(col, np.array([0.7, 0.7, 0.68], np.float32), cap)
+
+    return billboard(
+        name, np.array([x, 0.0, 0.0]), (z0, z1, 0.0, height), constant_label(C["wall"]), albedo, facing="x"
+    )
+
+
+def fence_layer(
+    name: str, x: float, z0: float, z1: float, height: float, rng: np.random.Generator, noise: NoiseBank
+) -> Layer:
+    """A fence along the road: see-through posts and rails, or solid boards."""
+    solid = rng.random() < 0.4
+    base = jitter_colour(rng, (0.45, 0.33, 0.22) if solid else (0.35, 0.38, 0.36), 0.15)
+    spacing = float(rng.uniform(1.8, 2.6))
+
+    def label(u, v):
+        if solid:
+            return np.full(u.shape, C["fence"], np.int16)
+        posts = np.mod(u - z0, spacing) <= 0.09
+        rails = (
+            (np.abs(v - 0.25 * height) <= 0.04) | (np.abs(v - 0.6 * height) <= 0.04) | (v >= height - 0.07)
+        )
+        return np.where(posts | rails, C["fence"], -1).astype(np.int16)
+
+    def albedo(u, v, fp):
+        col = base * (1 + 0.1 * noise.fbm(1, u, v, fp, 3.0))[:, None]
+        if solid:
+            col = col * (1 - 0.35 * periodic_box(u, 0.16, 0, 0.015, fp))[:, None]
+        return col
+
+    return billboard(name, np.array([x, 0.0, 0.0]), (z0, z1, 0.0, height), label, albedo, facing="x")
+
+
+# --- vegetation -----------------------------------------------------------------------------------
+
+
+def tree_layer(name: str, base: np.ndarray, rng: np.random.Generator, noise: NoiseBank) -> Layer:
+    """A tree seen from the road: trunk and a lobed canopy (both `vegetation`)."""
+    trunk_h = float(rng.uniform(1.8, 3.0))
+    crown_r = float(rng.uniform(1.4, 3.2))
+    cy = trunk_h + crown_r * 0.8
+    lobes = [
+        (
+            float(rng.uniform(-0.6, 0.6) * crown_r),
+            cy + float(rng.uniform(-0.4, 0.5) * crown_r),
+            crown_r * float(rng.uniform(0.55, 0.85)),
+        )
+        for _ in range(int(rng.integers(3, 6)))
+    ]
+    leaf = jitter_colour(rng, (0.22, 0.38, 0.12), 0.25)
+    bark = jitter_colour(rng, (0.32, 0.24, 0.16), 0.15)
+    kk = int(rng.integers(0, 4))
+
+    def canopy_d(u, v):
+        d = np.full(u.shape, np.inf)
+        for lu, lv, lr in lobes:
+            d = np.minimum(d, circle_distance(u, v, (lu, lv), lr))
+        return d + 0.25 * noise.sample(kk, u * 3.0, v * 3.0)
+
+    def label(u, v):
+        trunk = capsule_distance(u, v, (0.0, 0.0), (0.0, cy), 0.16) <= 0
+        return np.where(trunk | (canopy_d(u, v) <= 0), C["vegetation"], -1).astype(np.int16)
+
+    def albedo(u, v, fp):
+        inside = canopy_d(u, v) <= 0
+        g = noise.fbm(kk, u, v, fp, 2.5)
+        col = (
+            leaf
+            * (1 + 0.35 * g)[:, None]
+            * (0.75 + 0.25 * np.clip((v - trunk_h) / (2 * crown_r), 0, 1))[:, None]
+        )
+        tr = bark * (1 + 0.2 * noise.fbm(kk + 1, u * 4, v, fp, 3.0))[:, None]
+        return np.where(inside[:, None], col, tr)
+
+    top = max(lv + lr for _, lv, lr in lobes) + 0.3
+    half = max(abs(lu) + lr for lu, _, lr in lobes) + 0.3
+    return billboard(name, base, (-half, half, 0.0, top), label, albedo)
+
+
+def hedge_layer(
+    name: str, x: float, z0: float, z1: float, height: float, rng: np.random.Generator, noise: NoiseBank
+) -> Layer:
+    leaf = jitter_colour(rng, (0.18, 0.33, 0.12), 0.2)
+
+    def label(u, v):
+        top = height + 0.15 * noise.sample(1, u * 1.5, np.zeros_like(u))
+        return np.where(v <= top, C["vegetation"], -1).astype(np.int16)
+
+    def albedo(u, v, fp):
+        return leaf * (1 + 0.3 * noise.fbm(2, u, v, fp, 3.0))[:, None]
+
+    return billboard(name, np.array([x, 0.0, 0.0]), (z0, z1, 0.0, height + 0.5), label, albedo, facing="x")
+
+
+# --- far away -------------------------------------------------------------------------------------
+
+
+def skyline_layer(rng: np.random.Generator, noise: NoiseBank) -> Layer:
+    """A distant row of tall buildings that closes the view at the end of the street."""
+    z = GROUND_Z[1] - 40.0
+    row = sample_building_row(rng, -700.0, 700.0, 0.2, (15.0, 90.0))
+    layer = facade_layer("skyline", 0.0, row, noise, far=True)
+    layer.origin = np.array([0.0, 0.0, z])
+    layer.axis_u = X_AXIS.copy()
+    layer.extent = (row.starts.min(), row.ends.max(), 0.0, row.heights.max())
+    return layer
+
+
+def sky_albedo_fn(rng: np.random.Generator, noise: NoiseBank, overcast: float):
+    """Sky colour as a function of direction (azimuth, elevation in radians)."""
+    zenith = jitter_colour(rng, (0.25, 0.45, 0.78), 0.12)
+    horizon = jitter_colour(rng, (0.72, 0.80, 0.88), 0.06)
+    grey = np.array([0.7, 0.72, 0.75], np.float32)
+    cloud = np.array([0.95, 0.95, 0.96], np.float32)
+    cover = float(rng.uniform(0.1, 0.7))
+
+    def albedo(az: np.ndarray, el: np.ndarray, fp: np.ndarray) -> np.ndarray:
+        t = np.clip(el / 0.6, 0, 1).astype(np.float32) ** 0.7
+        col = mix(horizon, zenith, t)
+        col = mix(col, grey, np.full(len(az), overcast, np.float32))
+        c = noise.fbm(3, az * 4.0, el * 10.0, fp * 6, 1.5, octaves=4)
+        amount = np.clip((c + 1.2 * cover - 0.6) * 0.8, 0, 1) * np.clip(el * 8, 0, 1)
+        return mix(col, cloud * (0.85 + 0.15 * t[:, None]), amount.astype(np.float32))
+
+    return albedo
