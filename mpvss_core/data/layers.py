@@ -4,7 +4,7 @@ A layer is a textured rectangle of a 3-D plane, P(u, v) = O(t) + u*A + v*B, that
 translation O(t). Its shape (transparent parts) and class come from `label(u, v)`, its colour from
 `albedo(u, v, footprint)`. Because a surface point is identified by (layer, u, v) in every frame,
 semantic labels and optical flow between any two frames are exact: the renderer never guesses.
-Boxes (vehicles, walls) are several layers, one per face.
+Boxes (vehicles) are several layers, one per face.
 """
 
 from __future__ import annotations
@@ -115,32 +115,46 @@ class BoxFace:
     albedo: AlbedoFn
 
 
+HEADINGS = {"+z": 0.0, "-z": np.pi, "+x": np.pi / 2, "-x": -np.pi / 2}
+
+
+def yaw_vector(v: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate a world vector about the vertical axis (towards +X for positive angles)."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([c * v[0] + s * v[2], v[1], -s * v[0] + c * v[2]])
+
+
 def box_layers(
     name: str,
     centre_bottom: np.ndarray,
     size: tuple[float, float, float],
     faces: dict[str, BoxFace],
     velocity: np.ndarray,
+    heading: str = "+z",
 ) -> list[Layer]:
-    """Layers for the faces of an axis-aligned box (length along Z, width along X, height up).
+    """Layers for the faces of a box of (length, width, height) whose front points along `heading`
+    ("+z", "-z", "+x" or "-x").
 
-    `faces` maps any of "rear" (-Z), "front" (+Z), "left" (-X), "right" (+X), "top" to its texture;
-    missing faces are not built. Each face gets its outward normal for back-face culling.
-    Vertical faces use u in [-half extent, +half extent] across and v in [0, height] up.
+    `faces` maps any of "rear", "front", "left", "right", "top" to its texture; missing faces are not
+    built. Vertical faces use u across the face (from the viewer's left to right when seen from
+    outside) and v up from the box bottom; the top uses u across and v from rear to front. Each face
+    gets its outward normal for back-face culling.
     """
+    a = HEADINGS[heading]
+    fwd, right = yaw_vector(Z_AXIS, a), yaw_vector(X_AXIS, a)
     length, width, height = size
     c = np.asarray(centre_bottom, float)
     hl, hw = length / 2, width / 2
     geo = {
-        "rear": (c - Z_AXIS * hl, X_AXIS, UP, (-hw, hw, 0.0, height), -Z_AXIS),
-        "front": (c + Z_AXIS * hl, -X_AXIS, UP, (-hw, hw, 0.0, height), Z_AXIS),
-        "left": (c - X_AXIS * hw, -Z_AXIS, UP, (-hl, hl, 0.0, height), -X_AXIS),
-        "right": (c + X_AXIS * hw, Z_AXIS, UP, (-hl, hl, 0.0, height), X_AXIS),
-        "top": (c + UP * height, X_AXIS, Z_AXIS, (-hw, hw, -hl, hl), UP),
+        "rear": (c - fwd * hl, right, UP, (-hw, hw, 0.0, height), -fwd),
+        "front": (c + fwd * hl, -right, UP, (-hw, hw, 0.0, height), fwd),
+        "left": (c - right * hw, -fwd, UP, (-hl, hl, 0.0, height), -right),
+        "right": (c + right * hw, fwd, UP, (-hl, hl, 0.0, height), right),
+        "top": (c + UP * height, right, fwd, (-hw, hw, -hl, hl), UP),
     }
     layers = []
     for key, face in faces.items():
-        origin, au, av, ext, out = geo[key]
+        origin, au, av, ext, normal = geo[key]
         layers.append(
             Layer(
                 name=f"{name}.{key}",
@@ -151,7 +165,7 @@ def box_layers(
                 label=face.label,
                 albedo=face.albedo,
                 velocity=np.asarray(velocity, float),
-                outward=out,
+                outward=normal,
             )
         )
     return layers

@@ -8,14 +8,16 @@ from __future__ import annotations
 import numpy as np
 
 from mpvss_core.data.layers import (
+    HEADINGS,
     UP,
-    X_AXIS,
     Z_AXIS,
     BoxFace,
     Layer,
     billboard,
+    box_layers,
     capsule_distance,
     circle_distance,
+    yaw_vector,
 )
 from mpvss_core.data.scene_static import C
 from mpvss_core.data.textures import NoiseBank, jitter_colour, mix, periodic_box, smooth_box
@@ -35,57 +37,6 @@ _CAR_COLOURS = [
 _BUS_COLOURS = [(0.85, 0.7, 0.1), (0.75, 0.1, 0.1), (0.15, 0.3, 0.65), (0.85, 0.85, 0.82), (0.2, 0.55, 0.35)]
 GLASS = np.array([0.12, 0.15, 0.19], np.float32)
 TYRE = np.array([0.05, 0.05, 0.05], np.float32)
-
-HEADINGS = {"+z": 0.0, "-z": np.pi, "+x": np.pi / 2, "-x": -np.pi / 2}
-
-
-def _yaw(v: np.ndarray, angle: float) -> np.ndarray:
-    """Rotate a world vector about the vertical axis (towards +X for positive angles)."""
-    c, s = np.cos(angle), np.sin(angle)
-    return np.array([c * v[0] + s * v[2], v[1], -s * v[0] + c * v[2]])
-
-
-def oriented_box(
-    name: str,
-    centre_bottom: np.ndarray,
-    size: tuple[float, float, float],
-    faces: dict[str, BoxFace],
-    velocity: np.ndarray,
-    heading: str,
-) -> list[Layer]:
-    """Faces of a box of (length, width, height) whose front points along `heading`.
-
-    Face textures use u across the face (from the viewer's left to right when facing it from
-    outside, except the top) and v up from the box bottom (the top: v from rear to front)."""
-    a = HEADINGS[heading]
-    fwd, right = _yaw(Z_AXIS, a), _yaw(X_AXIS, a)
-    length, width, height = size
-    c = np.asarray(centre_bottom, float)
-    hl, hw = length / 2, width / 2
-    geo = {
-        "rear": (c - fwd * hl, right, UP, (-hw, hw, 0.0, height), -fwd),
-        "front": (c + fwd * hl, -right, UP, (-hw, hw, 0.0, height), fwd),
-        "left": (c - right * hw, -fwd, UP, (-hl, hl, 0.0, height), -right),
-        "right": (c + right * hw, fwd, UP, (-hl, hl, 0.0, height), right),
-        "top": (c + UP * height, right, fwd, (-hw, hw, -hl, hl), UP),
-    }
-    out = []
-    for key, face in faces.items():
-        origin, au, av, ext, normal = geo[key]
-        out.append(
-            Layer(
-                name=f"{name}.{key}",
-                origin=origin,
-                axis_u=au,
-                axis_v=av,
-                extent=ext,
-                label=face.label,
-                albedo=face.albedo,
-                velocity=np.asarray(velocity, float),
-                outward=normal,
-            )
-        )
-    return out
 
 
 def _painted(body: np.ndarray, noise: NoiseBank, k: int):
@@ -184,9 +135,9 @@ def car_layers(name, rng, noise, pos, velocity, heading) -> list[Layer]:
         for k in ("rear", "front", "left", "right")
     }
     cabin["top"] = BoxFace(_label(C["car"], lambda u, v: np.ones(u.shape, bool)), _painted(body, noise, 5))
-    fwd = _yaw(Z_AXIS, HEADINGS[heading])
-    out = oriented_box(f"{name}.body", pos, (length, width, top), lower, velocity, heading)
-    out += oriented_box(
+    fwd = yaw_vector(Z_AXIS, HEADINGS[heading])
+    out = box_layers(f"{name}.body", pos, (length, width, top), lower, velocity, heading)
+    out += box_layers(
         f"{name}.cabin",
         pos + UP * top - fwd * 0.15 * length,
         (cab_len, cab_w, cab_h),
@@ -204,7 +155,7 @@ def truck_layers(name, rng, noise, pos, velocity, heading) -> list[Layer]:
     cargo_col = jitter_colour(
         rng, [(0.88, 0.88, 0.86), (0.6, 0.62, 0.65), (0.7, 0.25, 0.2)][rng.integers(3)], 0.05
     )
-    fwd = _yaw(Z_AXIS, HEADINGS[heading])
+    fwd = yaw_vector(Z_AXIS, HEADINGS[heading])
     red, white = np.array([0.8, 0.05, 0.05], np.float32), np.array([0.95, 0.95, 0.85], np.float32)
     total = cab_len + cargo_len
     cab_centre = pos + fwd * (total / 2 - cab_len / 2)
@@ -231,8 +182,8 @@ def truck_layers(name, rng, noise, pos, velocity, heading) -> list[Layer]:
         ),
         "front": BoxFace(_label(C["truck"], lambda u, v: v >= 0.9), _painted(cargo_col * 0.8, noise, 7)),
     }
-    out = oriented_box(f"{name}.cab", cab_centre, (cab_len, width, 2.9), cab, velocity, heading)
-    out += oriented_box(
+    out = box_layers(f"{name}.cab", cab_centre, (cab_len, width, 2.9), cab, velocity, heading)
+    out += box_layers(
         f"{name}.cargo", cargo_centre, (cargo_len, width + 0.05, cargo_h), cargo, velocity, heading
     )
     return out
@@ -256,7 +207,7 @@ def bus_layers(name, rng, noise, pos, velocity, heading) -> list[Layer]:
             _label(C["bus"], lambda u, v: np.ones(u.shape, bool)), _painted(body * 0.85, noise, 4)
         ),
     }
-    return oriented_box(name, pos, (length, width, height), faces, velocity, heading)
+    return box_layers(name, pos, (length, width, height), faces, velocity, heading)
 
 
 VEHICLES = {"car": car_layers, "truck": truck_layers, "bus": bus_layers}
