@@ -1,0 +1,105 @@
+"""FlowNetS-style motion encoder on the [current, key] image pair (method-notes 1.3-1.4).
+
+Input preparation follows the official `prepare_imgs`: concatenate current then key frame (6 channels),
+FlowNet normalisation `x/255 - mean` (not ImageNet), zero padding bottom/right to a multiple of 32 (so
+nothing beyond the original size is non-zero), then a bilinear resize by `input_scale` (0.5). The encoder
+is the FlowNetS / mmtracking `FlowNetSimple` layer table: plain convs with bias and LeakyReLU(0.1), no
+normalisation, the first conv of every stage with stride 2.
+
+Strides w.r.t. the padded frame (input_scale 0.5): conv1 /4, conv2 /8, conv3 /16, conv4 /32, conv5 /64,
+conv6 /128. conv2 is the source of the per-pixel motion embedding and of the flow grid (1/8 of the
+padded frame, half the mask-logit grid).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import FlowConfig
+from .segmenter import pad_to_multiple
+
+__all__ = ["MotionEncoder", "prepare_flow_input"]
+
+LEAKY_SLOPE = 0.1
+
+
+def prepare_flow_input(
+    current: Tensor, key: Tensor, pixel_mean: Tensor, input_scale: float = 0.5, multiple: int = 32
+) -> Tensor:
+    """Bx3xHxW current + Bx3xHxW key (RGB 0..255) -> Bx6x(Hp*s)x(Wp*s) normalised flow-net input.
+
+    Args:
+        current: the frame being predicted (first three channels, as the official order).
+        key: the key frame (last three channels).
+        pixel_mean: 6-vector (or broadcastable 1x6x1x1) subtracted after dividing by 255.
+        input_scale: bilinear resize factor applied after padding (official 0.5).
+        multiple: pad size (official 32, detectron2's size divisibility).
+    """
+    if current.shape != key.shape or current.dim() != 4 or current.shape[1] != 3:
+        raise ValueError(
+            f"expected two Bx3xHxW images of one size, got {tuple(current.shape)}, {tuple(key.shape)}"
+        )
+    x = torch.cat((current, key), dim=1).to(pixel_mean.dtype) / 255.0 - pixel_mean.view(1, 6, 1, 1)
+    # zero padding after normalisation == the official "zero rows/columns beyond the original size"
+    x = pad_to_multiple(x, multiple)
+    if input_scale != 1.0:
+        height, width = x.shape[-2:]
+        size = (round(height * input_scale), round(width * input_scale))
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return x
+
+
+def _conv(in_ch: int, out_ch: int, kernel: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=True),
+        nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
+    )
+
+
+class MotionEncoder(nn.Module):
+    """FlowNetS encoder: Bx6xhxw prepared pair -> [conv2, conv3, conv4, conv5, conv6] feature maps."""
+
+    def __init__(self, cfg: FlowConfig) -> None:
+        super().__init__()
+        self.register_buffer(
+            "pixel_mean", torch.tensor(cfg.pixel_mean * 2, dtype=torch.float32), persistent=False
+        )
+        self.input_scale = cfg.input_scale
+        stages = []
+        in_ch = 6
+        for out_ch, kernel, n_convs in zip(
+            cfg.encoder_channels, cfg.encoder_kernels, cfg.encoder_convs, strict=True
+        ):
+            layers = [_conv(in_ch, out_ch, kernel, stride=2)]
+            layers += [_conv(out_ch, out_ch, 3, stride=1) for _ in range(n_convs - 1)]
+            stages.append(nn.Sequential(*layers))
+            in_ch = out_ch
+        self.stages = nn.ModuleList(stages)  # conv1 .. conv6
+        self.out_channels = tuple(cfg.encoder_channels[1:])  # conv2 .. conv6
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # MSRA init for LeakyReLU, zero bias (FlowNetS); the official code loads no FlowNet weights
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
+
+    def forward(self, current: Tensor, key: Tensor) -> list[Tensor]:
+        """Encode the pair.
+
+        Args:
+            current: Bx3xHxW frame being predicted, RGB 0..255.
+            key: Bx3xHxW key frame, RGB 0..255.
+        Returns:
+            [conv2, conv3, conv4, conv5, conv6], conv_i of shape BxC_ix(h/2^i)x(w/2^i) for the prepared
+            input size hxw (ceil division at the odd sizes of conv5/conv6).
+        """
+        x = prepare_flow_input(current, key, self.pixel_mean, self.input_scale)
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        return feats[1:]

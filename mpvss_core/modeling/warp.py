@@ -1,0 +1,70 @@
+"""Backward warping by a per-sample flow field (the pixel-coordinate <-> grid_sample convention).
+
+Convention (the same as the synthetic benchmark's `clip.flow(src, dst)` with src = the frame being
+predicted and dst = the key frame): output pixel p samples `x` at `p + flow(p)`, with pixel centres at
+integer coordinates (0 .. W-1). Channel 0 of the flow is dx (horizontal), channel 1 is dy.
+
+A flow on a coarser grid (the flow module predicts at 1/8 of the padded frame, masks live at 1/4) is
+bilinearly resized to x's grid (align_corners=False) and its values are scaled by W/w and H/h, so the
+flow is always in pixels of the grid it lives on (mmtracking `flow_warp_feats`, method-notes 1.9).
+
+Modes:
+- "exact": the normalised coordinate is `2 * x / (W - 1) - 1` with `align_corners=True`, so sampling at
+  an integer coordinate returns exactly that pixel.
+- "compat": the official code's `2 * x / W - 1` with `align_corners=True`. A requested coordinate x is
+  sampled at `x * (W - 1) / W`, i.e. shifted by `x / W` px toward the left (and `y / H` toward the top):
+  0 at the left/top edge, growing linearly to (W-1)/W ~ 1 px at the right/bottom edge.
+
+Out-of-frame samples copy the border value (`padding_mode="border"`, as the official code).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["backward_warp", "resize_flow"]
+
+
+def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinearly resize an Nx2xhxw pixel flow to Nx2xHxW and rescale its values to the new grid."""
+    h, w = flow.shape[-2:]
+    height, width = size
+    if (h, w) == (height, width):
+        return flow
+    flow = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False)
+    # dx is measured in pixels of the old grid: a displacement of 1 coarse pixel spans W/w fine pixels
+    return torch.cat((flow[:, :1] * (width / w), flow[:, 1:] * (height / h)), dim=1)
+
+
+def backward_warp(x: Tensor, flow: Tensor, mode: str = "exact") -> Tensor:
+    """Sample `x` at `p + flow(p)` for every output pixel p (bilinear, border padding).
+
+    Args:
+        x: NxCxHxW tensor to warp (e.g. per-query mask logits, C=1).
+        flow: Nx2xhxw flow in pixels of its own grid (channel 0 = dx, 1 = dy); resized to HxW if needed.
+        mode: "exact" (correct /(W-1) normaliser) or "compat" (the official /W normaliser).
+    Returns:
+        NxCxHxW warped tensor.
+    """
+    if x.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2:
+        raise ValueError(f"expected x NxCxHxW and flow Nx2xhxw, got {tuple(x.shape)} and {tuple(flow.shape)}")
+    if x.shape[0] != flow.shape[0]:
+        raise ValueError(f"batch sizes differ: x {x.shape[0]}, flow {flow.shape[0]}")
+    if mode not in ("exact", "compat"):
+        raise ValueError(f"mode must be 'exact' or 'compat', got {mode!r}")
+    height, width = x.shape[-2:]
+    flow = resize_flow(flow.to(x.dtype), (height, width))
+
+    ys = torch.arange(height, dtype=x.dtype, device=x.device).view(1, height, 1)
+    xs = torch.arange(width, dtype=x.dtype, device=x.device).view(1, 1, width)
+    grid_x = xs + flow[:, 0]
+    grid_y = ys + flow[:, 1]
+    if mode == "exact":
+        # max(.., 1): a single row/column has only one valid coordinate, 0, which maps to -1
+        norm_x, norm_y = max(width - 1, 1), max(height - 1, 1)
+    else:
+        norm_x, norm_y = width, height
+    grid = torch.stack((grid_x * (2.0 / norm_x) - 1.0, grid_y * (2.0 / norm_y) - 1.0), dim=-1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
