@@ -1,0 +1,270 @@
+"""Build MPVSS models, and save / load checkpoints (safetensors + JSON, never pickle).
+
+    model = build_model()                                   # tiny preset, random init
+    model = build_model("swin_t", device="meta")            # paper scale, no memory (FLOPs / params)
+    model = build_model(checkpoint="runs/flow/ckpt")        # our checkpoint folder
+    model = build_model("tiny", hf_segmenter_dir="m2f/")    # local HF Mask2Former + fresh flow module
+    save_checkpoint(model, "out/", extra_meta={"step": 1000})
+
+A checkpoint is a folder with `model.safetensors` (the full state dict) and `config.json`:
+`{"format": "mpvss-studio-checkpoint", "format_version": 1, "config": <MPVSSConfig>, "meta": {...}}`.
+Loading is strict: missing keys, unexpected keys and shape mismatches raise `CheckpointError` naming the
+first few of each with counts. Pickle-based files (`.pt/.pth/.bin/.ckpt/.pkl`, or bytes that start with the
+pickle or zip magic) are refused without being opened by a deserialiser: unpickling runs arbitrary code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import MPVSSConfig, get_preset
+from .errors import CheckpointError
+from .modeling.mpvss import MPVSS
+from .modeling.segmenter import KeyFrameSegmenter, segmenter_config_from_hf
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "build_model",
+    "check_state_dict",
+    "is_hf_mask2former_dir",
+    "load_checkpoint",
+    "read_checkpoint_config",
+    "save_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "mpvss-studio-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar")
+_MAX_LISTED = 5
+
+
+def _resolve_config(preset_or_config: str | MPVSSConfig) -> MPVSSConfig:
+    if isinstance(preset_or_config, MPVSSConfig):
+        return preset_or_config
+    return get_preset(preset_or_config)
+
+
+def _materialise(model: MPVSS, device: str | torch.device | None) -> MPVSS:
+    return model if device is None else model.to(device)
+
+
+def build_model(
+    preset_or_config: str | MPVSSConfig = "tiny",
+    checkpoint: str | Path | None = None,
+    device: str | torch.device | None = None,
+    *,
+    hf_segmenter_dir: str | Path | None = None,
+) -> MPVSS:
+    """Build an MPVSS model.
+
+    Args:
+        preset_or_config: preset name (`tiny`, `swin_t`, ...) or an MPVSSConfig. Ignored for the
+            architecture when `checkpoint` is one of our checkpoints (its config.json wins).
+        checkpoint: one of our checkpoint folders (or its model.safetensors), or a local HF
+            Mask2Former folder (config.json with model_type "mask2former"), which is then used as the
+            segmenter with a fresh flow module.
+        device: where to put the model; "meta" builds without allocating memory (parameter and FLOP
+            counting of the paper-scale presets).
+        hf_segmenter_dir: a local HF Mask2Former folder to use as the segmenter (fresh flow module).
+    Returns:
+        MPVSS in train() mode (call .eval() for inference).
+    """
+    if checkpoint is not None and hf_segmenter_dir is not None:
+        raise ValueError("give either checkpoint or hf_segmenter_dir, not both")
+    if checkpoint is not None and is_hf_mask2former_dir(checkpoint):
+        hf_segmenter_dir, checkpoint = checkpoint, None
+    if checkpoint is not None:
+        return _materialise(load_checkpoint(checkpoint), device)
+    cfg = _resolve_config(preset_or_config)
+    if hf_segmenter_dir is not None:
+        return _materialise(_build_with_hf_segmenter(cfg, Path(hf_segmenter_dir)), device)
+    if device is not None and torch.device(device).type == "meta":
+        with torch.device("meta"):
+            return MPVSS(cfg)
+    return _materialise(MPVSS(cfg), device)
+
+
+def is_hf_mask2former_dir(path: str | Path) -> bool:
+    """True for a folder whose config.json says model_type "mask2former" (a HF checkpoint folder)."""
+    config = Path(path) / CONFIG_NAME
+    if not config.is_file():
+        return False
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("model_type") == "mask2former"
+
+
+def _build_with_hf_segmenter(cfg: MPVSSConfig, folder: Path) -> MPVSS:
+    if not folder.is_dir() or not is_hf_mask2former_dir(folder):
+        raise CheckpointError(
+            f"{folder}: not a Hugging Face Mask2Former folder (config.json with model_type mask2former)"
+        )
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        hint = f" (found pickle weights {pickles}: convert them to safetensors first)" if pickles else ""
+        raise CheckpointError(f"{folder}: no {WEIGHTS_NAME}; only safetensors weights are loaded{hint}")
+    _refuse_pickle_bytes(weights)
+    try:
+        segmenter = KeyFrameSegmenter.from_pretrained(folder)
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise CheckpointError(f"{folder}: cannot load the Mask2Former checkpoint: {exc}") from exc
+    seg_cfg = segmenter_config_from_hf(segmenter.hf_config)
+    cfg = MPVSSConfig(segmenter=seg_cfg, flow=cfg.flow, warp_mode=cfg.warp_mode, name=f"hf-{folder.name}")
+    return MPVSS(cfg, segmenter=segmenter)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Saving
+
+
+def save_checkpoint(model: MPVSS, folder: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
+    """Write `folder/model.safetensors` + `folder/config.json`; returns the folder.
+
+    `extra_meta` (JSON-serialisable: step, metrics, dataset ...) is stored under "meta".
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    # clone: safetensors refuses tensors that share storage; contiguous CPU copies are always accepted
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {"torch": torch.__version__, "num_parameters": sum(p.numel() for p in model.parameters())}
+    meta.update(extra_meta or {})
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.cfg.to_dict(),
+        "meta": meta,
+    }
+    text = json.dumps(payload, indent=2, sort_keys=True)  # fails before writing anything if not serialisable
+    save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "config_name": model.cfg.name})
+    (folder / CONFIG_NAME).write_text(text + "\n", encoding="utf-8")
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loading
+
+
+def _refuse_pickle_bytes(path: Path) -> None:
+    """Raise CheckpointError if `path` looks like a pickle / torch zip file; never deserialises it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read: {exc}") from exc
+    is_pickle = len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5  # PROTO opcode + version
+    is_zip = head.startswith(b"PK\x03\x04")  # torch.save's default container
+    if is_pickle or is_zip:
+        raise CheckpointError(
+            f"{path}: this is a pickle-based file (torch.save format); it is refused because unpickling can "
+            "run arbitrary code. Convert it to safetensors in a trusted environment."
+        )
+    if len(head) < 8:
+        raise CheckpointError(f"{path}: too short to be a safetensors file ({len(head)} bytes)")
+
+
+def _locate(path: str | Path) -> tuple[Path, Path]:
+    """(weights file, config file) of a checkpoint folder or of its model.safetensors."""
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"{path}: pickle checkpoints ({', '.join(PICKLE_SUFFIXES)}) are refused because unpickling "
+            "can run arbitrary code; use a folder with model.safetensors + config.json"
+        )
+    if path.is_dir():
+        weights, config = path / WEIGHTS_NAME, path / CONFIG_NAME
+        if not weights.is_file():
+            pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+            if pickles:
+                raise CheckpointError(
+                    f"{path}: holds only pickle-based weights {pickles}; they are refused because unpickling "
+                    f"can run arbitrary code. A checkpoint is {WEIGHTS_NAME} + {CONFIG_NAME}."
+                )
+            raise CheckpointError(f"{path}: no {WEIGHTS_NAME} in this folder")
+    elif path.is_file():
+        weights, config = path, path.with_name(CONFIG_NAME)
+    else:
+        raise CheckpointError(f"{path}: no such checkpoint file or folder")
+    if not config.is_file():
+        raise CheckpointError(f"{path}: {CONFIG_NAME} is missing beside {weights.name}")
+    return weights, config
+
+
+def read_checkpoint_config(path: str | Path) -> tuple[MPVSSConfig, dict[str, Any]]:
+    """(model config, meta) of a checkpoint without loading its weights."""
+    _, config_path = _locate(path)
+    try:
+        payload = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{config_path}: unreadable JSON: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        if isinstance(payload, dict) and payload.get("model_type") == "mask2former":
+            raise CheckpointError(
+                f"{config_path.parent}: a Hugging Face Mask2Former folder, not an MPVSS checkpoint; "
+                "load it with build_model(checkpoint=...) or hf_segmenter_dir=..."
+            )
+        raise CheckpointError(
+            f"{config_path}: not an MPVSS Studio checkpoint config (format {CHECKPOINT_FORMAT!r})"
+        )
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{config_path}: unsupported checkpoint format_version {payload.get('format_version')!r}"
+        )
+    try:
+        cfg = MPVSSConfig.from_dict(payload.get("config"))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{config_path}: invalid model config: {exc}") from exc
+    meta = payload.get("meta") or {}
+    return cfg, meta if isinstance(meta, dict) else {"meta": meta}
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:_MAX_LISTED])
+    more = f", ... ({len(names) - _MAX_LISTED} more)" if len(names) > _MAX_LISTED else ""
+    return f"{len(names)}: {shown}{more}"
+
+
+def check_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise CheckpointError listing missing / unexpected keys and shape mismatches (first few + counts)."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = sorted(
+        f"{k} (checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)})"
+        for k in set(expected) & set(state)
+        if tuple(state[k].shape) != tuple(expected[k].shape)
+    )
+    problems = []
+    if missing:
+        problems.append(f"missing keys {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys {_listing(unexpected)}")
+    if mismatched:
+        problems.append(f"shape mismatches {_listing(mismatched)}")
+    if problems:
+        raise CheckpointError(f"{source}: weights do not match the model config: " + "; ".join(problems))
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> MPVSS:
+    """Load one of our checkpoints (folder or its model.safetensors) strictly; see the module docstring."""
+    weights, _ = _locate(path)
+    cfg, _meta = read_checkpoint_config(path)
+    _refuse_pickle_bytes(weights)
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{weights}: not a valid safetensors file: {exc}") from exc
+    model = MPVSS(cfg)
+    check_state_dict(model, state, str(weights))
+    model.load_state_dict(state, strict=True)
+    return _materialise(model, device)
