@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from transformers import Mask2FormerForUniversalSegmentation
 
 from .config import MPVSSConfig, get_preset
 from .errors import CheckpointError
@@ -116,12 +117,17 @@ def _build_with_hf_segmenter(cfg: MPVSSConfig, folder: Path) -> MPVSS:
         raise CheckpointError(f"{folder}: no {WEIGHTS_NAME}; only safetensors weights are loaded{hint}")
     _refuse_pickle_bytes(weights)
     try:
-        segmenter = KeyFrameSegmenter.from_pretrained(folder)
+        # local_files_only: never reaches the network; use_safetensors: never falls back to a pickle
+        hf = Mask2FormerForUniversalSegmentation.from_pretrained(
+            str(folder), local_files_only=True, use_safetensors=True
+        )
+        segmenter = KeyFrameSegmenter(hf)
     except (OSError, ValueError, SafetensorError) as exc:
         raise CheckpointError(f"{folder}: cannot load the Mask2Former checkpoint: {exc}") from exc
     seg_cfg = segmenter_config_from_hf(segmenter.hf_config)
     cfg = MPVSSConfig(segmenter=seg_cfg, flow=cfg.flow, warp_mode=cfg.warp_mode, name=f"hf-{folder.name}")
-    return MPVSS(cfg, segmenter=segmenter)
+    # from_pretrained leaves the HF model in eval(); every builder here returns train() mode
+    return MPVSS(cfg, segmenter=segmenter).train()
 
 
 # ---------------------------------------------------------------------------------------------------

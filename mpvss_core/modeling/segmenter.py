@@ -7,14 +7,14 @@ and returns what MPVSS needs: class logits, mask logits and the per-query featur
 decoder's final LayerNorm (the vectors the class and mask heads actually consume; HF's
 `transformer_decoder_last_hidden_state` is the state before that norm).
 
-Nothing here touches the network: configs are built in memory and checkpoints are local folders.
+Nothing here touches the network or the disk: configs are built in memory; loading a local HF
+checkpoint folder is `mpvss_core.build`'s job (it wraps the loaded model in `KeyFrameSegmenter`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -134,18 +134,6 @@ class KeyFrameSegmenter(nn.Module):
     def from_config(cls, cfg: SegmenterConfig) -> KeyFrameSegmenter:
         """Random-init Mask2Former described by `cfg` (no network access)."""
         return cls(Mask2FormerForUniversalSegmentation(hf_config_from_segmenter_config(cfg)))
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path) -> KeyFrameSegmenter:
-        """Load a local HF Mask2Former folder (config.json + model.safetensors); never downloads.
-
-        Only safetensors weights are accepted (`use_safetensors=True`): a folder holding only pickle
-        weights (pytorch_model.bin) fails in `transformers` instead of being unpickled.
-        """
-        model = Mask2FormerForUniversalSegmentation.from_pretrained(
-            str(folder), local_files_only=True, use_safetensors=True
-        )
-        return cls(model)
 
     # Heads that MPVSS fine-tunes with the flow module (method-notes 1.12); exposed as properties so
     # that they are not registered twice (state_dict keys stay unique).
