@@ -109,3 +109,23 @@ def test_bad_shapes_and_modes_are_rejected():
         backward_warp(x, torch.zeros(1, 2, 4, 4))
     with pytest.raises(ValueError):
         backward_warp(x, torch.zeros(2, 2, 4, 4), mode="nearest")
+
+
+def test_compat_mode_equals_the_official_formula():
+    """mmtracking `flow_warp_feats` as method-notes 1.9 describe it, written out independently."""
+    torch.manual_seed(4)
+    x = torch.randn(3, 1, 12, 20)
+    flow = 2.0 * torch.randn(3, 2, 6, 10)
+    scale = x.shape[-1] / flow.shape[-1]
+    up = (
+        torch.nn.functional.interpolate(flow, scale_factor=scale, mode="bilinear", align_corners=False)
+        * scale
+    )
+    ys, xs = torch.meshgrid(torch.arange(12.0), torch.arange(20.0), indexing="ij")
+    gx = (xs + up[:, 0]) / 20 * 2 - 1
+    gy = (ys + up[:, 1]) / 12 * 2 - 1
+    grid = torch.stack((gx, gy), dim=-1)
+    official = torch.nn.functional.grid_sample(
+        x, grid, mode="bilinear", padding_mode="border", align_corners=True
+    )
+    torch.testing.assert_close(backward_warp(x, flow, mode="compat"), official)
