@@ -3,6 +3,8 @@
     mpvss demo [--out DIR]                          render a built-in clip; write overlay video + preview
     mpvss data synth --split train|val --out DIR    write a benchmark split in the VSPW layout
     mpvss data preview --seed S --out FILE.png      frames | labels | exact flow of one clip
+    mpvss eval / infer                              see cli_engine.py
+    mpvss train segmenter / flow                    see cli_train.py
 
 User errors (bad input, DESIGN section 9) print one clear line and exit with status 2; nothing is
 printed as a traceback.
@@ -136,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     prev.add_argument("--frames", type=_positive, default=30)
     prev.add_argument("--size", type=_size, default=(256, 512))
     prev.set_defaults(func=cmd_data_preview)
+
+    # Evaluation / inference (engine) and training commands live in their own modules.
+    from mpvss_core import cli_engine, cli_train
+
+    cli_engine.register(sub)
+    cli_train.register(sub)
     return p
 
 
