@@ -1,9 +1,11 @@
 """Key vs non-key frame cost of a preset: GFLOPs and measured CPU latency (prints figures; asserts nothing).
 
-    python benchmarks/nonkey_cost.py [--preset tiny] [--size 256x512] [--runs 20] [--warmup 3]
+    python benchmarks/nonkey_cost.py [--preset tiny] [--size 256x512] [--runs 20] [--warmup 3] [--threads N]
 
-Latency: batch 1, eval(), no_grad, `torch.set_num_threads` left at its default; each figure is the
-median of `--runs` timed calls after `--warmup` untimed ones. Key frame = segment_key + semantic
+Latency: batch 1, eval(), no_grad, `torch.set_num_threads` left at its default unless `--threads` is
+given; each figure is the median of `--runs` timed calls after `--warmup` untimed ones. On a machine
+shared with other CPU jobs, multi-threaded timings of small ops inflate badly (threads wait for each
+other); `--threads 1` gives steadier figures there. Key frame = segment_key + semantic
 inference; non-key frame = propagate (flow module + warping) + semantic inference. The parts of the
 non-key frame are timed separately too. Random weights: costs do not depend on the values.
 """
@@ -39,7 +41,10 @@ def main() -> None:
     ap.add_argument("--size", default="256x512")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: untouched)")
     args = ap.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     height, width = (int(v) for v in args.size.split("x"))
 
     torch.manual_seed(0)
