@@ -1,0 +1,167 @@
+"""Costs of a method: GFLOPs of key / non-key frames and their K-average, latency and FPS, the device.
+
+FLOPs (fvcore convention, 1 per multiply-add, the paper's unit; `mpvss_core.flops`):
+
+| method | key frame | non-key frame |
+|---|---|---|
+| `per_frame` | segmenter + semantic inference | the same (every frame is a key frame) |
+| `copy` | as above | 0 |
+| learned flow methods | as above | flow module + warping + semantic inference (`count_flops`) |
+| `optical_flow`, `bi_optical_flow` | as above | not applicable (None): OpenCV DIS runs on the CPU and is |
+| | | reported as CPU time (`dis_ms`); the warping + semantic inference part alone is |
+| | | `gflops_nonkey_excl_flow` (twice for bi-directional) |
+
+`gflops_avg = (key + (K-1) * non_key) / K` over one key-frame cycle (notes 2.4); None when a term is
+not applicable or the schedule has no K. Counts are cached in memory and on disk
+(`<results root>/../flops/`), keyed by model config, parameter names and shapes, frame size and torch
+version.
+
+Timings (from the per-frame table): FPS = timed frames / their summed model time (`fps`) or
+end-to-end time (`fps_e2e`, adds reading / decoding the frames and extracting results); latencies are
+medians of key and non-key frames; frames of the warm-up (the first key-frame cycle of the first clip)
+are not timed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .flops import count_flops, flop_count
+from .methods import Method
+from .modeling.warp import backward_warp
+from .results import default_results_root
+
+__all__ = ["FLOPS_UNIT", "device_description", "frame_gflops", "method_gflops", "timing_summary"]
+
+FLOPS_UNIT = "GFLOPs, fvcore convention (1 per multiply-add)"
+_MEMORY: dict[str, float] = {}
+
+
+def device_description(device: torch.device | str) -> str:
+    """e.g. "cpu (x86_64, 2 torch threads)" or "cuda: NVIDIA H100 80GB HBM3"."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    cpu = platform.processor() or platform.machine()
+    return f"cpu ({cpu}, {torch.get_num_threads()} torch threads)"
+
+
+def _cache_dir() -> Path:
+    return default_results_root().parent / "flops"
+
+
+def _cached(key_parts: dict[str, Any], compute) -> float:
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:24]
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = _cache_dir() / f"{key}.json"
+    try:
+        value = float(json.loads(path.read_text())["gflops"])
+    except (OSError, ValueError, KeyError, TypeError):
+        value = float(compute())
+        try:  # a cache that cannot be written is not an error
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"gflops": value, **key_parts}, fh)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    _MEMORY[key] = value
+    return value
+
+
+def _structure(model) -> str:
+    """Fingerprint of the parameter names and shapes: a swapped-in module never shares a cache entry."""
+    text = ";".join(f"{n}:{tuple(p.shape)}" for n, p in model.named_parameters())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def frame_gflops(model, size: tuple[int, int], frame: str) -> float:
+    """GFLOPs (fvcore) of one "key" or "non_key" frame of `size` for `model` (cached)."""
+    parts = {"config": model.cfg.to_dict(), "structure": _structure(model), "size": list(size)}
+    parts.update(frame=frame, torch=torch.__version__)
+    return _cached(parts, lambda: count_flops(model, size, frame, convention="fvcore"))
+
+
+def _warp_semantic_gflops(model, size: tuple[int, int]) -> float:
+    """GFLOPs of warping the Q key mask logits by one flow and semantic inference (fvcore)."""
+    seg = model.segmenter
+    hp, wp = -(-size[0] // 32) * 32, -(-size[1] // 32) * 32
+    mask = torch.zeros(1, seg.num_queries, hp // 4, wp // 4)
+    flow = torch.zeros(1, 2, hp // 4, wp // 4)
+    cls = torch.zeros(1, seg.num_queries, seg.num_classes + 1)
+
+    def run() -> None:
+        model.semantic_inference(cls, backward_warp(mask, flow, model.cfg.warp_mode), size)
+
+    parts = {"part": "warp+semantic", "queries": seg.num_queries, "classes": seg.num_classes}
+    parts.update(size=list(size), torch=torch.__version__)
+    return _cached(parts, lambda: flop_count(run, convention="fvcore") / 1e9)
+
+
+def method_gflops(method: Method, size: tuple[int, int], interval: int | None) -> dict[str, Any]:
+    """gflops_key, gflops_nonkey, gflops_avg, gflops_nonkey_excl_flow and a note (see the table above)."""
+    model = method.model
+    key = frame_gflops(model, size, "key")
+    excl = None
+    if method.name == "per_frame":
+        nonkey, note = key, "every frame runs the segmenter"
+    elif method.name == "copy":
+        nonkey, note = 0.0, "non-key frames copy the key frame's labels"
+    elif "classical_flow" in method.needs:
+        directions = 2 if method.bidirectional else 1
+        nonkey = None
+        excl = directions * _warp_semantic_gflops(model, size)
+        note = (
+            "non-key FLOPs not applicable: OpenCV DIS optical flow runs on the CPU (see dis_ms); "
+            f"gflops_nonkey_excl_flow = {directions} x (mask warping + semantic inference)"
+        )
+    else:
+        nonkey, note = frame_gflops(model, size, "non_key"), "flow module + warping + semantic inference"
+    avg = None
+    if nonkey is not None and interval:
+        avg = (key + (interval - 1) * nonkey) / interval
+    return {
+        "gflops_key": key,
+        "gflops_nonkey": nonkey,
+        "gflops_avg": avg,
+        "gflops_nonkey_excl_flow": excl,
+        "flops_unit": FLOPS_UNIT,
+        "flops_note": note,
+    }
+
+
+def _median_ms(series: pd.Series) -> float | None:
+    return float(series.median() * 1000) if len(series) else None
+
+
+def timing_summary(per_frame: pd.DataFrame) -> dict[str, Any]:
+    """FPS (model / end-to-end) and median latencies from a per-frame table with `timed` rows."""
+    timed = per_frame[per_frame["timed"]] if len(per_frame) else per_frame
+    n = len(timed)
+    model_s = float(timed["model_s"].sum()) if n else 0.0
+    e2e_s = float(timed["e2e_s"].sum()) if n else 0.0
+    key_ms = _median_ms(timed.loc[timed["is_key"], "model_s"]) if n else None
+    nonkey_ms = _median_ms(timed.loc[~timed["is_key"], "model_s"]) if n else None
+    flow_ms = None
+    if n and "flow_s" in timed and timed["flow_s"].notna().any():
+        flow_ms = _median_ms(timed["flow_s"].dropna())
+    return {
+        "fps": n / model_s if model_s > 0 else None,
+        "fps_e2e": n / e2e_s if e2e_s > 0 else None,
+        "latency_key_ms": key_ms,
+        "latency_nonkey_ms": nonkey_ms,
+        "nonkey_key_latency_ratio": nonkey_ms / key_ms if key_ms and nonkey_ms is not None else None,
+        "dis_ms": flow_ms,
+        "timed_frames": n,
+    }

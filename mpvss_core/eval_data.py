@@ -1,0 +1,186 @@
+"""What `--data` names, as a lazily loaded list of clips with a content identity (for result keys).
+
+- `synthetic:val` / `synthetic:train`: the fixed split of the built-in benchmark (`data.synthetic.SPLITS`).
+  Each clip is read from the written split folder when it holds it, else rendered from its seed:
+  the folder is `data_root` (`--data-root`), else `$MPVSS_DATA`, else `./data/synth` (written by
+  `mpvss data synth --split val --out data/synth`). Rendering costs about 0.25 s per frame, reading
+  far less; written frames are JPEGs, so the two give slightly different numbers and different
+  result keys.
+- `synthetic:<seed>`: one rendered clip (30 frames, 256x512).
+- a VSPW-layout dataset root (`data/<clip>/origin`, optional `<split>.txt`) or one VSPW clip folder;
+- a video file, a folder of frames or a zip of frames (one clip, via `data.readers.load_clip`).
+
+Clips are loaded one at a time while evaluating, so only one clip is in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .data.clip import Clip
+from .data.readers import VIDEO_EXTS, list_vspw_clips, load_clip, read_vspw_clip
+from .errors import InputError
+
+__all__ = ["ClipEntry", "DataSet", "data_root", "resolve_data"]
+
+SYNTHETIC = "synthetic:"
+DEFAULT_DATA_ROOT = Path("data") / "synth"
+
+
+@dataclass
+class ClipEntry:
+    """One clip of a data set: its name, how to load it, and a content identity."""
+
+    name: str
+    load: Callable[[], Clip]
+    identity: str
+    origin: str  # "written", "rendered" or "file"
+
+
+@dataclass
+class DataSet:
+    """Clips named by `--data` (see the module docstring)."""
+
+    spec: str
+    entries: list[ClipEntry]
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries]
+
+    @property
+    def identity(self) -> str:
+        """Digest of every clip's identity (names, file sizes and times, or seeds and renderer)."""
+        h = hashlib.sha256()
+        for e in self.entries:
+            h.update(e.identity.encode() + b"\n")
+        return h.hexdigest()[:16]
+
+    def clips(self) -> Iterator[Clip]:
+        for e in self.entries:
+            yield e.load()
+
+    def describe(self) -> str:
+        origins: dict[str, int] = {}
+        for e in self.entries:
+            origins[e.origin] = origins.get(e.origin, 0) + 1
+        parts = ", ".join(f"{n} {o}" for o, n in sorted(origins.items()))
+        return f"{self.spec}: {len(self)} clip(s) ({parts})"
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Folder of written synthetic splits: `root`, else $MPVSS_DATA, else ./data/synth."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get("MPVSS_DATA") or DEFAULT_DATA_ROOT)
+
+
+def _files_identity(path: Path) -> str:
+    """Cheap content identity of a file or folder: relative paths, sizes and modification times."""
+    h = hashlib.sha256(str(path.resolve()).encode())
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(path) if f != path else f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _synthetic_split(split: str, root: Path, max_clips: int | None) -> DataSet:
+    from .data.synthetic import RENDERER_VERSION, SPLITS, render_clip
+    from .data.writer import clip_name
+
+    spec = SPLITS[split]
+    entries = []
+    for seed in spec.seeds[:max_clips]:
+        folder = root / "data" / clip_name(seed)
+        if (folder / "origin").is_dir() and (folder / "scene.json").is_file():
+            entries.append(
+                ClipEntry(
+                    folder.name,
+                    lambda f=folder: read_vspw_clip(f),
+                    f"written:{clip_name(seed)}:{_files_identity(folder)}",
+                    "written",
+                )
+            )
+        else:
+            ident = f"rendered:{seed}:{spec.num_frames}:{spec.size}:v{RENDERER_VERSION}"
+            entries.append(
+                ClipEntry(
+                    f"synth-{seed}",
+                    lambda s=seed: render_clip(s, spec.num_frames, spec.size),
+                    ident,
+                    "rendered",
+                )
+            )
+    ds = DataSet(f"synthetic:{split}", entries)
+    rendered = sum(e.origin == "rendered" for e in entries)
+    if rendered:
+        ds.notes.append(
+            f"{rendered} clip(s) not found under {root}/data are rendered on the fly (~0.25 s/frame); "
+            f"write them once with `mpvss data synth --split {split} --out {root}`"
+        )
+    return ds
+
+
+def resolve_data(
+    spec: str,
+    root: str | os.PathLike | None = None,
+    split: str | None = None,
+    max_clips: int | None = None,
+) -> DataSet:
+    """The clips `--data spec` names (see the module docstring).
+
+    Args:
+        spec: `synthetic:val|train|<seed>`, a dataset or clip folder, a video, a zip of frames.
+        root: folder of written synthetic splits (default `$MPVSS_DATA` or ./data/synth).
+        split: for a VSPW dataset root, the clips listed in `<root>/<split>.txt`.
+        max_clips: keep the first N clips.
+    Raises:
+        InputError: the data does not exist or is not a supported source.
+    """
+    if max_clips is not None and max_clips < 1:
+        raise InputError(f"--max-clips must be >= 1, got {max_clips}")
+    if spec.startswith(SYNTHETIC):
+        rest = spec[len(SYNTHETIC) :]
+        from .data.synthetic import SPLITS
+
+        if rest in SPLITS:
+            return _synthetic_split(rest, data_root(root), max_clips)
+        try:
+            seed = int(rest)
+        except ValueError:
+            raise InputError(
+                f"--data {spec!r}: expected synthetic:{'|'.join(SPLITS)} or synthetic:<integer seed>"
+            ) from None
+        from .data.synthetic import DEFAULT_FRAMES, DEFAULT_SIZE, RENDERER_VERSION
+
+        ident = f"rendered:{seed}:{DEFAULT_FRAMES}:{DEFAULT_SIZE}:v{RENDERER_VERSION}"
+        return DataSet(spec, [ClipEntry(f"synth-{seed}", lambda: load_clip(spec), ident, "rendered")])
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(f"--data '{spec}' does not exist (a folder, video, zip or synthetic:val)")
+    if path.is_dir() and not (path / "origin").is_dir():
+        vspw_root = (path / "data").is_dir() or any((d / "origin").is_dir() for d in path.iterdir())
+        if vspw_root:
+            folders = list_vspw_clips(path, split)[:max_clips]
+            entries = [
+                ClipEntry(
+                    f.name, lambda f=f: read_vspw_clip(f), f"vspw:{f.name}:{_files_identity(f)}", "file"
+                )
+                for f in folders
+            ]
+            return DataSet(spec, entries)
+    if path.is_file() and path.suffix.lower() not in {*VIDEO_EXTS, ".zip"}:
+        raise InputError(
+            f"--data '{path.name}': not a video ({', '.join(sorted(VIDEO_EXTS))}), zip or folder"
+        )
+    name = path.stem if path.is_file() else path.name
+    return DataSet(spec, [ClipEntry(name, lambda: load_clip(path), f"file:{_files_identity(path)}", "file")])
