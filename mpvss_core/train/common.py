@@ -1,0 +1,68 @@
+"""Pieces both training stages use: data settings, label padding, CPU threads, provenance."""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import sys
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mpvss_core.modeling.segmenter import SIZE_DIVISIBILITY
+from mpvss_core.train.data import IGNORE_INDEX, AugConfig, FrameDataset
+
+__all__ = ["DataConfig", "device_name", "open_datasets", "pad_labels", "set_threads"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where training and validation frames come from, and how many per step."""
+
+    root: str = "data/synth"  # a VSPW-layout root (the synthetic benchmark: `mpvss data synth`)
+    split: str = "train"  # uses <root>/<split>.txt when present, else every clip under root
+    val_split: str = "val"  # validation clips (same root); "" disables validation
+    val_clips: int = 4  # clips used by the periodic validation
+    val_frames: int = 30  # first frames of each validation clip
+    max_clips: int | None = None  # use only the first N training clips (smoke tests)
+    batch_size: int = 4  # per process
+    cache: bool = False  # keep decoded training frames in memory
+    aug: AugConfig = field(default_factory=AugConfig)
+
+
+def open_datasets(cfg: DataConfig, num_classes: int) -> tuple[FrameDataset, FrameDataset | None]:
+    train = FrameDataset.open(cfg.root, cfg.split, num_classes, cfg.max_clips, cfg.cache)
+    val = None
+    if cfg.val_split and cfg.val_clips > 0:
+        val = FrameDataset.open(cfg.root, cfg.val_split, num_classes)
+    return train, val
+
+
+def pad_labels(labels: Tensor, multiple: int = SIZE_DIVISIBILITY) -> Tensor:
+    """BxHxW labels padded bottom/right with 255 to the segmenter's padded input size.
+
+    The mask logits cover the padded image; targets must cover the same field of view because the
+    loss samples both at the same normalised coordinates.
+    """
+    h, w = labels.shape[-2:]
+    return F.pad(labels, (0, (-w) % multiple, 0, (-h) % multiple), value=IGNORE_INDEX)
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable device for the provenance records (Table IV)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def command_line() -> str:
+    return (
+        shlex.join(["mpvss", *sys.argv[1:]]) if sys.argv and "mpvss" in sys.argv[0] else shlex.join(sys.argv)
+    )

@@ -1,0 +1,253 @@
+"""Training data: frames and (key, target) pairs of a VSPW-layout dataset, with augmentation.
+
+    ds = FrameDataset.open("data/synth", "train")          # the synthetic benchmark's train split
+    rng = step_rng(seed=0, step=12, rank=0)
+    images, labels = ds.frame_batch(rng, batch=4, aug=AugConfig())      # Bx3xHxW float, BxHxW long
+    keys, targets, labels = ds.pair_batch(rng, batch=4, aug=AugConfig(), max_gap=10)
+
+Sampling follows the official data mappers (method-notes 1.12): stage 0 takes one random frame of a
+random clip; stage 1 picks t uniformly, t' uniformly in [t-10, t+10] \\ {t} clipped to the clip, and
+uses the earlier frame as the key and the later one as the target (gaps 1..10, always forward). Both
+frames of a pair get the *same* augmentation (scale, crop, flip, colour), as the official per-clip
+counters do. Every random draw of a step comes from `step_rng(seed, step, rank)`, so a run resumed at
+step s sees exactly the samples an uninterrupted run would, and DDP ranks draw disjoint streams with no
+sampler state to save (the role DistributedSampler plays for epoch-based loaders).
+
+Raw label ids are mapped as VSPW's evaluator does: 0 -> 255 (ignore), 1..K -> 0..K-1, 255 -> 255.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mpvss_core.data.readers.common import list_images
+from mpvss_core.data.readers.vspw import list_vspw_clips
+from mpvss_core.errors import InputError
+from mpvss_core.io import read_image_rgb, read_label_png
+
+__all__ = ["AugConfig", "ClipFrames", "FrameDataset", "augment", "step_rng"]
+
+IGNORE_INDEX = 255
+
+
+def step_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
+    """The random stream of one training step of one DDP rank (stateless, hence resumable)."""
+    return np.random.default_rng([int(seed), int(step), int(rank)])
+
+
+@dataclass(frozen=True)
+class AugConfig:
+    """Training augmentation (same parameters for both frames of a pair)."""
+
+    crop: tuple[int, int] = (224, 224)  # HxW random crop; 224 = 7*32: Swin windows tile it exactly
+    scale: tuple[float, float] = (0.875, 1.25)  # resize factor range (>= crop/H avoids padding)
+    flip: bool = True  # horizontal flip with probability 0.5
+    colour: bool = True  # SSD-style photometric distortion (brightness, contrast, saturation)
+
+
+@dataclass
+class ClipFrames:
+    """One clip on disk: frame files and, per frame, its mask file or None."""
+
+    name: str
+    frames: list[Path]
+    masks: list[Path | None]
+
+    @property
+    def labelled(self) -> list[int]:
+        return [i for i, m in enumerate(self.masks) if m is not None]
+
+
+def _label_lut(num_classes: int) -> np.ndarray:
+    lut = np.full(256, IGNORE_INDEX, np.uint8)
+    lut[1 : num_classes + 1] = np.arange(num_classes, dtype=np.uint8)
+    return lut
+
+
+class FrameDataset:
+    """Clips of a VSPW-layout dataset, read frame by frame on demand (nothing is held in memory)."""
+
+    def __init__(
+        self, clips: list[ClipFrames], num_classes: int, root: Path | None = None, cache: bool = False
+    ) -> None:
+        if not clips:
+            raise InputError("the training dataset has no clips")
+        self.clips = clips
+        self.num_classes = num_classes
+        self.root = root
+        self._lut = _label_lut(num_classes)
+        # Decoded frames kept in memory (the synthetic train split is ~1.3 GB decoded): on a CPU run,
+        # decoding JPEG + PNG is ~10% of a step.
+        self.cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] | None = {} if cache else None
+
+    @classmethod
+    def open(
+        cls,
+        root: str | Path,
+        split: str | None,
+        num_classes: int,
+        max_clips: int | None = None,
+        cache: bool = False,
+    ) -> FrameDataset:
+        """Clips of `root` (a VSPW-layout root; `split` selects `<root>/<split>.txt` when it exists)."""
+        root = Path(root)
+        if not root.exists():
+            raise InputError(
+                f"dataset folder '{root}' does not exist (write the synthetic benchmark with "
+                f"`mpvss data synth --split {split or 'train'} --out {root}`)"
+            )
+        use_split = split if split is not None and (root / f"{split}.txt").is_file() else None
+        clip_dirs = list_vspw_clips(root, use_split)[:max_clips]
+        clips = []
+        for d in clip_dirs:
+            frames = list_images(d / "origin")
+            masks = {p.stem: p for p in list_images(d / "mask")}
+            if frames:
+                clips.append(ClipFrames(d.name, frames, [masks.get(f.stem) for f in frames]))
+        return cls(clips, num_classes, root, cache)
+
+    # --- reading -------------------------------------------------------------------------------------
+    def read(self, clip: int, frame: int, with_label: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """(HxWx3 uint8 RGB, HxW uint8 class ids with 255 = ignore, or None)."""
+        if self.cache is not None:
+            if (clip, frame) not in self.cache:
+                self.cache[(clip, frame)] = self._read(clip, frame, True)
+            image, label = self.cache[(clip, frame)]
+            return image, label if with_label else None
+        return self._read(clip, frame, with_label)
+
+    def _read(self, clip: int, frame: int, with_label: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        c = self.clips[clip]
+        image = read_image_rgb(c.frames[frame])
+        mask = c.masks[frame] if with_label else None
+        if mask is None:
+            return image, None
+        raw = read_label_png(mask)
+        if raw.shape != image.shape[:2]:
+            raise InputError(f"mask '{mask}' is {raw.shape}, its frame is {image.shape[:2]}")
+        return image, self._lut[raw]
+
+    # --- sampling --------------------------------------------------------------------------------------
+    def sample_frame(self, rng: np.random.Generator, labelled: bool = True) -> tuple[int, int]:
+        """(clip, frame) of a random labelled frame of a random clip."""
+        for _ in range(100):
+            c = int(rng.integers(len(self.clips)))
+            choices = self.clips[c].labelled if labelled else range(len(self.clips[c].frames))
+            if len(choices):
+                return c, int(choices[int(rng.integers(len(choices)))])
+        raise InputError("no labelled frames found in the training clips")
+
+    def sample_pair(
+        self, rng: np.random.Generator, max_gap: int = 10, labelled: bool = True
+    ) -> tuple[int, int, int]:
+        """(clip, key frame, target frame) with key < target, target labelled when `labelled`."""
+        for _ in range(100):
+            c = int(rng.integers(len(self.clips)))
+            n = len(self.clips[c].frames)
+            if n < 2:
+                continue
+            t = int(rng.integers(n))
+            lo, hi = max(0, t - max_gap), min(n - 1, t + max_gap)
+            others = [u for u in range(lo, hi + 1) if u != t]
+            u = others[int(rng.integers(len(others)))]
+            key, target = min(t, u), max(t, u)
+            if not labelled or self.clips[c].masks[target] is not None:
+                return c, key, target
+        raise InputError("no clip with two frames and a labelled later frame found")
+
+    # --- batches ------------------------------------------------------------------------------------
+    def frame_batch(self, rng: np.random.Generator, batch: int, aug: AugConfig) -> tuple[Tensor, Tensor]:
+        """Bx3xHxW float RGB 0..255 images and BxHxW int64 labels (stage 0)."""
+        images, labels = [], []
+        for _ in range(batch):
+            c, f = self.sample_frame(rng)
+            image, label = self.read(c, f)
+            (img,), lab = augment([image], label, aug, rng)
+            images.append(img)
+            labels.append(lab)
+        return torch.stack(images), torch.stack(labels)
+
+    def pair_batch(
+        self, rng: np.random.Generator, batch: int, aug: AugConfig, max_gap: int = 10, labelled: bool = True
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Key images, target images (each Bx3xHxW) and target labels BxHxW (None if unlabelled)."""
+        keys, targets, labels = [], [], []
+        for _ in range(batch):
+            c, k, t = self.sample_pair(rng, max_gap, labelled)
+            key_img, _ = self.read(c, k, with_label=False)
+            tgt_img, label = self.read(c, t, with_label=labelled)
+            (ki, ti), lab = augment([key_img, tgt_img], label, aug, rng)
+            keys.append(ki)
+            targets.append(ti)
+            labels.append(lab)
+        return torch.stack(keys), torch.stack(targets), torch.stack(labels) if labelled else None
+
+
+def augment(
+    images: list[np.ndarray], label: np.ndarray | None, aug: AugConfig, rng: np.random.Generator
+) -> tuple[list[Tensor], Tensor | None]:
+    """Apply one random scale / crop / flip / colour draw to every image (and the label).
+
+    Args:
+        images: HxWx3 uint8 frames of one sample (one frame, or the key and target of a pair).
+        label: HxW uint8 class ids (255 ignore) of the last image, or None.
+    Returns:
+        ([3xhxw float32 0..255 per image], hxw int64 label or None), h x w = aug.crop. Regions padded
+        when the scaled frame is smaller than the crop are black with label 255.
+    """
+    height, width = images[0].shape[:2]
+    crop_h, crop_w = aug.crop
+    s = float(rng.uniform(*aug.scale))
+    new_h, new_w = max(1, round(height * s)), max(1, round(width * s))
+    top = int(rng.integers(max(new_h - crop_h, 0) + 1))
+    left = int(rng.integers(max(new_w - crop_w, 0) + 1))
+    flip = aug.flip and rng.random() < 0.5
+    colour = _colour_params(rng) if aug.colour else None
+
+    def geom(x: Tensor, mode: str, fill: float) -> Tensor:  # x: CxHxW
+        if (new_h, new_w) != (height, width):
+            kw = {"align_corners": False} if mode == "bilinear" else {}
+            x = F.interpolate(x[None], size=(new_h, new_w), mode=mode, **kw)[0]
+        x = x[:, top : top + crop_h, left : left + crop_w]
+        pad_h, pad_w = crop_h - x.shape[1], crop_w - x.shape[2]
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), value=fill)
+        return x.flip(-1) if flip else x
+
+    out = []
+    for image in images:
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+        x = geom(x, "bilinear", 0.0)
+        out.append(_photometric(x, colour) if colour is not None else x)
+    lab = None
+    if label is not None:
+        lab = geom(torch.from_numpy(label.astype(np.float32))[None], "nearest", IGNORE_INDEX)[0].long()
+    return out, lab
+
+
+def _colour_params(rng: np.random.Generator) -> dict[str, float | bool]:
+    """SSD PhotometricDistort draws: each of brightness / contrast / saturation with p = 0.5."""
+    return {
+        "brightness": float(rng.uniform(-32, 32)) if rng.random() < 0.5 else 0.0,
+        "contrast": float(rng.uniform(0.5, 1.5)) if rng.random() < 0.5 else 1.0,
+        "saturation": float(rng.uniform(0.5, 1.5)) if rng.random() < 0.5 else 1.0,
+        "contrast_first": bool(rng.random() < 0.5),
+    }
+
+
+def _photometric(x: Tensor, p: dict[str, float | bool]) -> Tensor:
+    """3xHxW float 0..255 -> distorted, clamped to 0..255."""
+    x = x + p["brightness"]
+    if p["contrast_first"]:
+        x = x * p["contrast"]
+    grey = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
+    x = grey + (x - grey) * p["saturation"]
+    if not p["contrast_first"]:
+        x = x * p["contrast"]
+    return x.clamp(0, 255)

@@ -1,0 +1,304 @@
+"""The training loop both stages share: AdamW + poly schedule, clipping, AMP, time budget, periodic
+validation and checkpoints, CSV log, progress bar, resume.
+
+    loop = TrainLoop(cfg, optim, model, module, step_fn, validate_fn, dist_info, settings)
+    summary = loop.fit()
+
+`step_fn(step, rng) -> (loss, parts)` computes one batch's loss through `module` (the DDP-wrapped
+forward when distributed); the loop owns everything else. Before every step the torch RNG is re-seeded
+from (seed, step, rank) and the step's numpy generator is derived from the same triple, so the samples,
+augmentations, dropout and the loss's random point sampling of step s are identical whether or not the
+run was interrupted and resumed before it.
+
+LR schedule (notes 1.12: poly, power 0.9, no warm-up by default): lr = base * (1 - progress)^0.9 with
+progress = step / max_steps, or, when a time budget is given, the larger of that and the fraction of the
+budget used, so that a CPU run whose speed is not known in advance still anneals to ~0 when its time is
+up (then the step -> lr map depends on the machine; a step-only schedule is exactly reproducible).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from mpvss_core.modeling.mpvss import MPVSS
+from mpvss_core.train.data import step_rng
+from mpvss_core.train.distributed import DistInfo, all_reduce_max, barrier
+from mpvss_core.train.state import LoopState, has_checkpoint, load_run_checkpoint, save_run_checkpoint
+
+__all__ = ["LoopConfig", "OptimConfig", "TrainLoop", "build_optimizer", "lr_factor"]
+
+StepFn = Callable[[int, np.random.Generator], tuple[Tensor, dict[str, float]]]
+ValidateFn = Callable[[], dict[str, float]]
+
+LOG_FIELDS = [
+    "step",
+    "lr",
+    "loss",
+    "loss_cross_entropy",
+    "loss_mask",
+    "loss_dice",
+    "s_per_step",
+    "train_minutes",
+    "val_miou",
+]
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW + poly schedule (official values in comments, method-notes 1.12)."""
+
+    lr: float = 1e-4  # official 5e-5 (from ImageNet weights); training from scratch wants more
+    weight_decay: float = 0.05  # official 0.05; 0 for norms, biases and embeddings (official *_NORM/EMBED)
+    backbone_lr_mult: float = 1.0  # official 0.1 for a pre-trained backbone; 1.0 from scratch
+    poly_power: float = 0.9
+    warmup_steps: int = 0  # official 0
+    clip_grad: float = 0.01  # full-model gradient-norm clip, official 0.01; <= 0 disables
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Loop settings shared by both stages."""
+
+    out_dir: str = "runs/train"
+    max_steps: int = 1000  # defines the poly schedule
+    max_minutes: float | None = None  # training-time budget (cumulative over resumes); None = no limit
+    seed: int = 0
+    amp: str = "auto"  # "auto" (on for CUDA), "on", "off"
+    log_every: int = 10  # CSV rows are means over this many steps
+    val_every: int = 500  # steps between validations (0: only at the end)
+    ckpt_minutes: float = 10.0  # wall minutes between resumable checkpoints
+    resume: bool = False  # continue from <out_dir>/last when it exists
+    stop_after: int | None = None  # end this session after N steps (schedule unchanged; resume later)
+    progress: bool = True  # tqdm progress bar (rank 0)
+
+
+def _no_decay(name: str, p: Tensor) -> bool:
+    """Norm scales, biases, query / level embeddings and relative-position tables: no weight decay."""
+    parts = name.split(".")
+    module = parts[-2] if len(parts) > 1 else ""
+    return p.ndim <= 1 or "embed" in module or "position" in name
+
+
+def build_optimizer(
+    named_params: list[tuple[str, nn.Parameter]], cfg: OptimConfig, backbone_prefix: str | None = None
+) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters: no weight decay for norms/biases/embeddings, backbone lr mult.
+
+    Each group keeps its base learning rate in "base_lr" (the schedule multiplies it).
+    """
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, p in named_params:
+        if not p.requires_grad:
+            continue
+        backbone = backbone_prefix is not None and name.startswith(backbone_prefix)
+        groups.setdefault((backbone, _no_decay(name, p)), []).append(p)
+    param_groups = []
+    for (backbone, no_decay), params in sorted(groups.items()):
+        lr = cfg.lr * (cfg.backbone_lr_mult if backbone else 1.0)
+        wd = 0.0 if no_decay else cfg.weight_decay
+        param_groups.append({"params": params, "lr": lr, "base_lr": lr, "weight_decay": wd})
+    return torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, cfg: OptimConfig, max_steps: int, time_fraction: float = 0.0) -> float:
+    """Poly factor of the base LR for optimizer step `step` (0-based), with optional linear warm-up."""
+    progress = min(1.0, max(step / max(max_steps, 1), time_fraction))
+    factor = (1.0 - progress) ** cfg.poly_power
+    if cfg.warmup_steps > 0 and step < cfg.warmup_steps:
+        factor *= (step + 1) / cfg.warmup_steps
+    return factor
+
+
+class _CsvLog:
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path, self.enabled = path, enabled
+        if enabled and not path.exists():
+            with path.open("w", newline="") as fh:
+                csv.DictWriter(fh, LOG_FIELDS).writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.enabled:
+            with self.path.open("a", newline="") as fh:
+                csv.DictWriter(fh, LOG_FIELDS, extrasaction="ignore").writerow(row)
+
+
+def _torch_seed(seed: int, step: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, step, rank, 7]).generate_state(1)[0])
+
+
+class TrainLoop:
+    """Runs `step_fn` until the step count or the time budget is reached (see the module docstring)."""
+
+    def __init__(
+        self,
+        cfg: LoopConfig,
+        optim: OptimConfig,
+        model: MPVSS,
+        optimizer: torch.optim.Optimizer,
+        step_fn: StepFn,
+        validate_fn: ValidateFn | None,
+        dist_info: DistInfo,
+        settings: dict[str, Any],
+        trainable: list[nn.Parameter] | None = None,
+    ) -> None:
+        self.cfg, self.optim, self.model, self.optimizer = cfg, optim, model, optimizer
+        self.step_fn, self.validate_fn, self.dist = step_fn, validate_fn, dist_info
+        self.settings = settings
+        self.trainable = trainable or [p for g in optimizer.param_groups for p in g["params"]]
+        self.out = Path(cfg.out_dir)
+        use_amp = cfg.amp == "on" or (cfg.amp == "auto" and dist_info.device.type == "cuda")
+        self.amp = use_amp and dist_info.device.type == "cuda"  # CPU autocast is slower than fp32 here
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.state = LoopState()
+
+    # --- helpers ----------------------------------------------------------------------------------------
+    def _time_fraction(self) -> float:
+        if not self.cfg.max_minutes:
+            return 0.0
+        return self.state.train_seconds / (60.0 * self.cfg.max_minutes)
+
+    def _set_lr(self) -> float:
+        factor = lr_factor(self.state.step, self.optim, self.cfg.max_steps, self._time_fraction())
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        return self.optimizer.param_groups[0]["lr"]
+
+    def _save(self, name: str = "last") -> None:
+        if self.dist.is_main:
+            save_run_checkpoint(
+                self.out / name, self.model, self.optimizer, self.state, self.settings, self.scaler
+            )
+
+    def _validate(self) -> dict[str, float]:
+        result: dict[str, float] = {}
+        if self.validate_fn is not None and self.dist.is_main:
+            was_training = self.model.training
+            self.model.eval()
+            with torch.no_grad():
+                result = self.validate_fn()
+            self.model.train(was_training)
+            self.state.last_val = result
+        barrier(self.dist)
+        return result
+
+    def resume_if_asked(self) -> bool:
+        last = self.out / "last"
+        if not (self.cfg.resume and has_checkpoint(last)):
+            return False
+        # the optimizer's param_groups carry base_lr, restored with the rest of the state
+        self.state, _ = load_run_checkpoint(last, self.model, self.optimizer, self.scaler)
+        return True
+
+    def one_step(self) -> tuple[float, dict[str, float]]:
+        """One optimizer step at `state.step` -> (loss, parts); advances the step counter."""
+        step = self.state.step
+        torch.manual_seed(_torch_seed(self.cfg.seed, step, self.dist.rank))
+        rng = step_rng(self.cfg.seed, step, self.dist.rank)
+        self._set_lr()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=self.dist.device.type, enabled=self.amp):
+            loss, parts = self.step_fn(step, rng)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss {float(loss)} at step {step}")
+        self.scaler.scale(loss).backward()
+        if self.optim.clip_grad > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.optim.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.state.step += 1
+        return float(loss.detach()), parts
+
+    # --- the loop ---------------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train; returns a summary (steps, minutes, last validation, where the checkpoints are)."""
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "run.json").write_text(json.dumps(self.settings, indent=2, default=str) + "\n")
+        resumed = self.resume_if_asked()
+        log = _CsvLog(self.out / "log.csv", self.dist.is_main)
+        bar = tqdm(
+            total=self.cfg.max_steps,
+            initial=self.state.step,
+            disable=not (self.cfg.progress and self.dist.is_main),
+            desc=f"train {self.settings.get('stage', '')}",
+            unit="step",
+            dynamic_ncols=True,
+        )
+        budget = 60.0 * self.cfg.max_minutes if self.cfg.max_minutes else math.inf
+        last_ckpt = time.perf_counter()
+        window: list[tuple[float, dict[str, float], float]] = []
+        stop_at = self.cfg.max_steps
+        if self.cfg.stop_after is not None:
+            stop_at = min(stop_at, self.state.step + self.cfg.stop_after)
+        self.model.train()
+        while self.state.step < stop_at and self.state.train_seconds < budget:
+            t0 = time.perf_counter()
+            loss, parts = self.one_step()
+            dt = time.perf_counter() - t0
+            # every rank must agree on when the budget is spent (else a rank waits forever in DDP)
+            self.state.train_seconds = all_reduce_max(self.state.train_seconds + dt, self.dist)
+            window.append((loss, parts, dt))
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+            step = self.state.step
+            if step % self.cfg.log_every == 0 or step == stop_at:
+                log.write(self._row(window))
+                window = []
+            if self.cfg.val_every and step % self.cfg.val_every == 0 and step < self.cfg.max_steps:
+                t_val = time.perf_counter()
+                val = self._validate()
+                self.state.train_seconds += time.perf_counter() - t_val
+                if val:
+                    bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))
+                    log.write({"step": step, "train_minutes": self._minutes(), **val})
+            if time.perf_counter() - last_ckpt >= 60.0 * self.cfg.ckpt_minutes:
+                self._save()
+                last_ckpt = time.perf_counter()
+        bar.close()
+        if window:
+            log.write(self._row(window))
+        val = self._validate()
+        if val:
+            log.write({"step": self.state.step, "train_minutes": self._minutes(), **val})
+        self._save()
+        return {
+            "steps": self.state.step,
+            "train_minutes": self._minutes(),
+            "resumed": resumed,
+            "val": val,
+            "checkpoint": str(self.out / "last"),
+        }
+
+    def _minutes(self) -> float:
+        return round(self.state.train_seconds / 60.0, 2)
+
+    def _row(self, window: list[tuple[float, dict[str, float], float]]) -> dict[str, Any]:
+        n = len(window)
+        row: dict[str, Any] = {
+            "step": self.state.step,
+            "lr": f"{self.optimizer.param_groups[0]['lr']:.3e}",
+            "loss": round(sum(w[0] for w in window) / n, 4),
+            "s_per_step": round(sum(w[2] for w in window) / n, 3),
+            "train_minutes": self._minutes(),
+        }
+        for key in ("loss_cross_entropy", "loss_mask", "loss_dice"):
+            row[key] = round(sum(w[1].get(key, 0.0) for w in window) / n, 4)
+        return row
+
+
+def settings_dict(**configs: Any) -> dict[str, Any]:
+    """JSON-able record of dataclass configs and plain values (run.json, checkpoint provenance)."""
+    return {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v for k, v in configs.items()}
