@@ -1,9 +1,247 @@
-"""`mpvss train segmenter` and `mpvss train flow`: subcommands registered on the `mpvss` parser."""
+"""`mpvss train segmenter` and `mpvss train flow`: subcommands registered on the `mpvss` parser.
+
+    mpvss train segmenter --data data/synth --out runs/segmenter --max-minutes 80 --threads 1
+    mpvss train flow --method query_flow --segmenter runs/segmenter/last --out runs/flow_query_flow \\
+        --max-minutes 40 --export-to assets/models/default
+    mpvss train flow --method query_flow --segmenter CKPT --data my_clips/ --labels none   # label-free
+    torchrun --nproc_per_node 4 -m mpvss_core.cli train segmenter ...                   # multi-GPU
+
+Every run writes <out>/log.csv, <out>/run.json and a resumable <out>/last checkpoint (`--resume`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
+
+from mpvss_core.errors import InputError
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(x) for x in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"size must look like 224x224 (HxW), got {text!r}") from exc
+    if not (32 <= h <= 4096 and 32 <= w <= 4096):
+        raise argparse.ArgumentTypeError(f"crop sides must be within 32..4096, got {text!r}")
+    return h, w
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected two numbers 'lo,hi', got {text!r}") from exc
+    if not 0 < lo <= hi:
+        raise argparse.ArgumentTypeError(f"expected 0 < lo <= hi, got {text!r}")
+    return lo, hi
+
+
+def _common(p: argparse.ArgumentParser, out_default: str, lr: float, batch: int) -> None:
+    d = p.add_argument_group("data")
+    d.add_argument("--data", default="data/synth", help="VSPW-layout dataset root (default: data/synth)")
+    d.add_argument("--split", default="train", help="training split file <data>/<split>.txt (default train)")
+    d.add_argument("--val-split", default="val", help="validation split ('' disables validation)")
+    d.add_argument("--val-clips", type=int, default=4, help="clips used by the periodic validation")
+    d.add_argument("--val-frames", type=int, default=30, help="first frames of each validation clip")
+    d.add_argument("--max-clips", type=int, default=None, help="use only the first N training clips")
+    d.add_argument("--batch-size", type=int, default=batch, help=f"per process (default {batch})")
+    d.add_argument("--crop", type=_size, default=(224, 224), help="random crop HxW (default 224x224)")
+    d.add_argument("--scale", type=_range, default=(0.875, 1.25), help="resize range (default 0.875,1.25)")
+    d.add_argument("--no-flip", action="store_true", help="no horizontal flips")
+    d.add_argument("--no-colour", action="store_true", help="no photometric distortion")
+    d.add_argument("--cache", action="store_true", help="keep decoded training frames in memory")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--lr", type=float, default=lr, help=f"AdamW learning rate (default {lr:g})")
+    o.add_argument("--weight-decay", type=float, default=0.05)
+    o.add_argument("--backbone-lr-mult", type=float, default=1.0, help="official 0.1 (pre-trained)")
+    o.add_argument("--warmup-steps", type=int, default=0)
+    o.add_argument("--clip-grad", type=float, default=0.01, help="full-model grad-norm clip (<=0: off)")
+    o.add_argument("--num-points", type=int, default=12544, help="points per mask in the loss")
+    o.add_argument("--no-deep-supervision", action="store_true", help="final decoder stage only")
+    r = p.add_argument_group("run")
+    r.add_argument("--out", default=out_default, help=f"run folder (default {out_default})")
+    r.add_argument("--max-steps", type=int, default=1000, help="steps; defines the poly schedule")
+    r.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="training-time budget: stop (and anneal the LR to 0) when it is spent",
+    )
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    r.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is best on busy cores)")
+    r.add_argument("--amp", choices=["auto", "on", "off"], default="auto", help="mixed precision (CUDA)")
+    r.add_argument("--log-every", type=int, default=10)
+    r.add_argument("--val-every", type=int, default=500, help="steps between validations (0: at the end)")
+    r.add_argument("--ckpt-minutes", type=float, default=10.0, help="minutes between checkpoints")
+    r.add_argument("--resume", action="store_true", help="continue from <out>/last when present")
+    r.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="end this session after N steps (schedule unchanged; continue with --resume)",
+    )
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--export-to", default=None, help="also write the result into this model bundle")
+
+
+def _configs(args: argparse.Namespace) -> dict[str, Any]:
+    from mpvss_core.modeling.criterion import CriterionConfig
+    from mpvss_core.train.common import DataConfig
+    from mpvss_core.train.data import AugConfig
+    from mpvss_core.train.loop import LoopConfig, OptimConfig
+
+    for name in ("batch_size", "max_steps", "val_clips", "val_frames", "log_every", "num_points"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise InputError(f"--max-minutes must be > 0, got {args.max_minutes}")
+    aug = AugConfig(crop=args.crop, scale=args.scale, flip=not args.no_flip, colour=not args.no_colour)
+    return {
+        "data": DataConfig(
+            root=args.data,
+            split=args.split,
+            val_split=args.val_split,
+            val_clips=args.val_clips,
+            val_frames=args.val_frames,
+            max_clips=args.max_clips,
+            batch_size=args.batch_size,
+            cache=args.cache,
+            aug=aug,
+        ),
+        "criterion": CriterionConfig(
+            num_points=args.num_points, deep_supervision=not args.no_deep_supervision
+        ),
+        "optim": OptimConfig(
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            backbone_lr_mult=args.backbone_lr_mult,
+            warmup_steps=args.warmup_steps,
+            clip_grad=args.clip_grad,
+        ),
+        "loop": LoopConfig(
+            out_dir=args.out,
+            max_steps=args.max_steps,
+            max_minutes=args.max_minutes,
+            seed=args.seed,
+            amp=args.amp,
+            log_every=args.log_every,
+            val_every=args.val_every,
+            ckpt_minutes=args.ckpt_minutes,
+            resume=args.resume,
+            stop_after=args.stop_after,
+            progress=not args.quiet,
+        ),
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    if summary.get("rank", 0) != 0:  # under torchrun only rank 0 reports
+        return
+    shown = {k: v for k, v in summary.items() if k != "model"}
+    print(json.dumps(shown, indent=2, default=str))
+
+
+def cmd_train_segmenter(args: argparse.Namespace) -> int:
+    from mpvss_core.train.segmenter import SegmenterTrainConfig, train_segmenter
+
+    cfg = SegmenterTrainConfig(
+        preset=args.preset,
+        init=args.init,
+        device=args.device,
+        threads=args.threads,
+        val_stride=args.val_stride,
+        **_configs(args),
+    )
+    summary = train_segmenter(cfg)
+    if args.export_to and summary.get("rank", 0) == 0:
+        from mpvss_core.train.export import export_segmenter
+
+        summary["exported"] = str(export_segmenter(summary, args.export_to))
+    _print_summary(summary)
+    return 0
+
+
+def cmd_train_flow(args: argparse.Namespace) -> int:
+    from mpvss_core.train.flow import FlowTrainConfig, train_flow
+
+    if args.labels not in ("gt", "none"):
+        raise InputError(f"--labels must be 'gt' or 'none', got {args.labels!r}")
+    cfg = FlowTrainConfig(
+        method=args.method,
+        segmenter=args.segmenter,
+        preset=args.preset,
+        labels=args.labels,
+        max_gap=args.max_gap,
+        val_interval=args.val_interval,
+        device=args.device,
+        threads=args.threads,
+        **_configs(args),
+    )
+    summary = train_flow(cfg)
+    if args.export_to and summary.get("rank", 0) == 0:
+        from mpvss_core.train.export import export_flow
+
+        summary["exported"] = str(export_flow(summary, args.export_to))
+    _print_summary(summary)
+    return 0
+
+
+def cmd_train_export(args: argparse.Namespace) -> int:
+    from mpvss_core.train.export import bundle_size, export_segmenter
+
+    record = {"device": args.device_label} if args.device_label else None
+    folder = export_segmenter(args.segmenter, args.to, record=record, preset=args.preset)
+    print(f"segmenter {args.segmenter} -> {folder} (bundle {bundle_size(args.to) / 1e6:.1f} MB)")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this module's subcommands to the `mpvss` parser (none yet)."""
+    """Add `train segmenter` and `train flow` to the `mpvss` parser."""
+    train = sub.add_parser("train", help="train the segmenter (stage 0) or a flow module (stage 1)")
+    tsub = train.add_subparsers(dest="train_cmd", required=True)
+
+    seg = tsub.add_parser(
+        "segmenter",
+        help="stage 0: the per-frame Mask2Former on single frames",
+        description="Stage 0: train the per-frame Mask2Former segmenter on single frames of a dataset.",
+    )
+    seg.add_argument("--preset", default="tiny", help="model preset (default tiny)")
+    seg.add_argument("--init", default=None, help="start from this checkpoint folder instead of random")
+    seg.add_argument("--val-stride", type=int, default=3, help="validate on every n-th frame")
+    _common(seg, "runs/segmenter", lr=1e-4, batch=4)
+    seg.set_defaults(func=cmd_train_segmenter)
+
+    flow = tsub.add_parser(
+        "flow",
+        help="stage 1: a flow module on (key, target) pairs, segmenter frozen",
+        description="Stage 1: train the flow module (+ class/mask heads) of one method on (key, target) "
+        "pairs 1..--max-gap frames apart, the segmenter frozen. --labels none trains without labels: the "
+        "frozen segmenter's own prediction on the target frame is the target.",
+    )
+    flow.add_argument(
+        "--method",
+        default="query_flow",
+        help="query_flow | query_learned | pixel_flow | query_flow_noinit | stages_S (S decoder stages)",
+    )
+    flow.add_argument("--segmenter", required=True, help="stage-0 checkpoint folder (or a model bundle)")
+    flow.add_argument("--labels", default="gt", help="gt (dataset labels) or none (label-free adaptation)")
+    flow.add_argument("--preset", default=None, help="flow-module preset (default: the segmenter's)")
+    flow.add_argument("--max-gap", type=int, default=10, help="largest key -> target gap (default 10)")
+    flow.add_argument("--val-interval", type=int, default=5, help="key-frame interval K of the validation")
+    _common(flow, "runs/flow", lr=1e-4, batch=4)
+    flow.set_defaults(func=cmd_train_flow)
+
+    exp = tsub.add_parser(
+        "export",
+        help="write a stage-0 checkpoint into a model bundle (float16) with its training record",
+    )
+    exp.add_argument("--segmenter", required=True, help="stage-0 run checkpoint, e.g. runs/segmenter/last")
+    exp.add_argument("--to", default="assets/models/default", help="bundle folder")
+    exp.add_argument(
+        "--preset", default=None, help="flow-module preset of the stored model (default: its own)"
+    )
+    exp.add_argument("--device-label", default=None, help="device to record when the run did not")
+    exp.set_defaults(func=cmd_train_export)

@@ -1,0 +1,170 @@
+"""Write trained models into a model bundle (`mpvss_core.zoo` layout) with their provenance.
+
+    export_segmenter("runs/segmenter/last", "assets/models/default")     # stage 0 -> <bundle>/segmenter
+    export_flow(summary, "assets/models/default")                        # stage 1 -> <bundle>/<method>
+
+Weights are stored in float16 (the shipped bundle must stay small). `bundle.json` keeps, per entry
+("segmenter" and each method), the record Table IV needs: the training command, training time, device,
+steps and the trainer's last validation mIoU (a quick subset check; `mpvss eval` gives the full numbers).
+Stage 1 should be trained from the bundle's own segmenter (`--segmenter <bundle>`) so that the variant
+runs on exactly the (float16-rounded) segmenter weights it was trained with; `export_flow` checks this.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from mpvss_core.build import WEIGHTS_NAME, load_checkpoint, save_checkpoint
+from mpvss_core.config import PRESETS, MPVSSConfig, get_preset
+from mpvss_core.errors import InputError
+from mpvss_core.modeling.mpvss import MPVSS
+from mpvss_core.zoo import BUNDLE_NAME, save_partial, trainable_state, write_bundle_index
+
+__all__ = ["BUNDLE_BUDGET_BYTES", "bundle_size", "export_flow", "export_segmenter", "read_bundle_index"]
+
+SEGMENTER_FOLDER = "segmenter"
+BUNDLE_BUDGET_BYTES = 40 * 10**6  # the shipped bundle's size budget (issue 5)
+
+
+def read_bundle_index(bundle: Path) -> dict[str, Any]:
+    path = bundle / BUNDLE_NAME
+    if not path.is_file():
+        return {"segmenter": SEGMENTER_FOLDER, "variants": {}, "records": {}}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def bundle_size(bundle: str | Path) -> int:
+    """Bytes of every file in the bundle folder."""
+    return sum(f.stat().st_size for f in Path(bundle).rglob("*") if f.is_file())
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _write_fp16(model: MPVSS, folder: Path, meta: dict[str, Any]) -> None:
+    save_checkpoint(model, folder, extra_meta=meta)
+    state = {
+        k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous().clone()
+        for k, v in model.state_dict().items()
+    }
+    save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "dtype": "float16"})
+
+
+def _run_record(ckpt: Path) -> dict[str, Any]:
+    """Provenance of a trainer checkpoint folder (<run>/last) from its trainer_state.json."""
+    state_path = ckpt / "trainer_state.json"
+    if not state_path.is_file():
+        return {}
+    state = json.loads(state_path.read_text(encoding="utf-8"))
+    settings = state.get("settings") or {}
+    return {
+        "command": settings.get("command"),
+        "device": settings.get("device"),
+        "world_size": settings.get("world_size", 1),
+        "steps": state.get("step"),
+        "train_minutes": round(float(state.get("train_seconds", 0.0)) / 60.0, 2),
+        "val_miou_trainer": (state.get("last_val") or {}).get("val_miou"),
+    }
+
+
+def export_segmenter(
+    source: str | Path, bundle: str | Path, record: dict[str, Any] | None = None, preset: str | None = None
+) -> Path:
+    """Write a stage-0 checkpoint as `<bundle>/segmenter` (float16) and record it in bundle.json.
+
+    The segmenter is stored in a full model of the preset (flow module at a fixed random init, seed 0,
+    unused by the segmenter-only methods). Variants trained on another segmenter are dropped from the
+    index, since they would no longer match it.
+    """
+    source, bundle = Path(source), Path(bundle)
+    trained = load_checkpoint(source)
+    name = preset or (trained.cfg.name if trained.cfg.name in PRESETS else "tiny")
+    cfg = MPVSSConfig(
+        segmenter=trained.cfg.segmenter,
+        flow=get_preset(name).flow,
+        warp_mode=trained.cfg.warp_mode,
+        name=name,
+    )
+    torch.manual_seed(0)
+    model = MPVSS(cfg)
+    model.segmenter.load_state_dict(trained.segmenter.state_dict(), strict=True)
+    rec = {**_run_record(source), **(record or {}), "exported": _now(), "source": str(source)}
+    folder = bundle / SEGMENTER_FOLDER
+    _write_fp16(model, folder, {"stage": "segmenter", "record": rec})
+    index = read_bundle_index(bundle)
+    variants = dict(index.get("variants") or {})
+    records = dict(index.get("records") or {})
+    records["segmenter"] = rec
+    from mpvss_core.zoo import weights_sha256
+
+    sha = weights_sha256(folder)
+    for method, sub in list(variants.items()):
+        meta_path = bundle / sub / "config.json"
+        meta = json.loads(meta_path.read_text())["meta"] if meta_path.is_file() else {}
+        if meta.get("base_sha256") != sha:
+            variants.pop(method)
+            records.pop(method, None)
+    write_bundle_index(bundle, SEGMENTER_FOLDER, variants, records)
+    return folder
+
+
+def _same_segmenter(model: MPVSS, base_folder: Path) -> bool:
+    """Whether `model`'s frozen segmenter weights equal the bundle segmenter's (heads excepted)."""
+    base = load_file(str(base_folder / WEIGHTS_NAME))
+    heads = set(trainable_state(model))
+    ours = model.state_dict()
+    return all(
+        torch.equal(ours[k].float().cpu(), base[k].float())
+        for k in ours
+        if k.startswith("segmenter.") and k not in heads
+    )
+
+
+def export_flow(summary: dict[str, Any], bundle: str | Path) -> Path:
+    """Write a stage-1 result (`train_flow`'s summary) as `<bundle>/<method>` and record it.
+
+    Raises:
+        InputError: the flow module was trained on a segmenter other than the bundle's.
+    """
+    bundle = Path(bundle)
+    model: MPVSS = summary["model"]
+    method = summary["method"]
+    base = bundle / SEGMENTER_FOLDER
+    if not (base / WEIGHTS_NAME).is_file():
+        source = Path(summary["segmenter"])
+        if (source / BUNDLE_NAME).is_file():
+            raise InputError(f"{bundle} has no segmenter and {source} is another bundle: export it first")
+        export_segmenter(source, bundle)
+    if not _same_segmenter(model, base):
+        raise InputError(
+            f"the {method} flow module was trained on a segmenter other than {base}; train it with "
+            f"--segmenter {bundle} (or export the matching segmenter first)"
+        )
+    rec = {
+        "command": summary.get("command"),
+        "device": summary.get("device"),
+        "world_size": summary.get("world_size", 1),
+        "steps": summary.get("steps"),
+        "train_minutes": summary.get("train_minutes"),
+        "wall_minutes": summary.get("wall_minutes"),
+        "labels": summary.get("labels"),
+        "val_miou_trainer": (summary.get("val") or {}).get("val_miou"),
+        "exported": _now(),
+    }
+    folder = save_partial(model, bundle / method, base, extra_meta={"stage": "flow", "record": rec})
+    index = read_bundle_index(bundle)
+    variants = {**(index.get("variants") or {}), method: method}
+    records = {**(index.get("records") or {}), method: rec}
+    write_bundle_index(bundle, SEGMENTER_FOLDER, variants, records)
+    size = bundle_size(bundle)
+    if size > BUNDLE_BUDGET_BYTES:
+        budget = BUNDLE_BUDGET_BYTES / 1e6
+        print(f"warning: bundle {bundle} is {size / 1e6:.1f} MB, over the {budget:.0f} MB budget")
+    return folder

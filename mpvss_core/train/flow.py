@@ -1,0 +1,212 @@
+"""Stage 1: the flow module of one method on (key, target) pairs, segmenter frozen (method-notes 1.12).
+
+    cfg = FlowTrainConfig(method="query_flow", segmenter="runs/segmenter/last")
+    summary = train_flow(cfg)
+
+Per step: Mask2Former runs on the key frames (frozen and in eval() except its class and mask heads,
+`MPVSS.freeze_segmenter`); the flow module predicts per-query flows from (target, key, Q_O^k); every
+decoder stage's key mask logits are warped with the same flow (`propagate(..., all_stages=True)`) and
+paired with the key's class logits; the Mask2Former set loss compares them with the target frame's
+labels (deep supervision over all stages). There is no flow loss and no key-frame loss (notes 4.2.9).
+
+Label-free adaptation (`labels="none"`): the target is the *stage-0* segmenter's own semantic
+prediction on the target frame (per-pixel argmax of `semantic_inference`, then one binary mask per
+predicted class, exactly as a ground-truth label map would be turned into targets). The teacher is a
+frozen copy of the segmenter taken before training, so the targets do not drift while the heads train.
+This adapts the flow module to unlabelled footage: it learns to move the key frame's masks to where the
+segmenter would put them on the target frame.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mpvss_core.build import load_checkpoint
+from mpvss_core.config import PRESETS, MPVSSConfig, variant
+from mpvss_core.errors import InputError
+from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion, semantic_targets
+from mpvss_core.modeling.mpvss import MPVSS
+from mpvss_core.modeling.segmenter import KeyFrameSegmenter
+from mpvss_core.train.common import (
+    DataConfig,
+    command_line,
+    device_name,
+    open_datasets,
+    pad_labels,
+    set_threads,
+)
+from mpvss_core.train.distributed import cleanup_distributed, setup_distributed, wrap_ddp
+from mpvss_core.train.loop import LoopConfig, OptimConfig, TrainLoop, build_optimizer, settings_dict
+from mpvss_core.train.validate import load_val_clips, propagation_miou
+
+__all__ = ["FlowStep", "FlowTrainConfig", "build_stage1_model", "pseudo_labels", "train_flow"]
+
+FLOW_METHODS = ("query_flow", "query_learned", "pixel_flow", "query_flow_noinit")
+
+
+@dataclass(frozen=True)
+class FlowTrainConfig:
+    """Stage-1 settings."""
+
+    method: str = "query_flow"  # query_flow | query_learned | pixel_flow | query_flow_noinit | stages_S
+    segmenter: str = "runs/segmenter/last"  # stage-0 checkpoint folder, or a model bundle
+    preset: str | None = None  # flow-module preset (None: the checkpoint's own name if a preset, else tiny)
+    labels: str = "gt"  # "gt": dataset labels; "none": the stage-0 segmenter's prediction (label-free)
+    max_gap: int = 10  # key -> target gaps 1..max_gap (official TRAIN_SAMPLING_FRAME_RANGE 10)
+    val_interval: int = 5  # key-frame interval K of the periodic validation
+    device: str = "auto"
+    threads: int | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    criterion: CriterionConfig = field(default_factory=CriterionConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+
+
+def _check_method(method: str) -> None:
+    ok = method in FLOW_METHODS or (method.startswith("stages_") and method[7:].isdigit() and int(method[7:]))
+    if not ok:
+        raise InputError(
+            f"--method {method!r}: choose one of {', '.join(FLOW_METHODS)} "
+            "or stages_S (S >= 1 decoder stages)"
+        )
+
+
+def load_segmenter_checkpoint(spec: str | Path) -> MPVSS:
+    """The stage-0 model: one of our checkpoint folders, or the segmenter of a model bundle."""
+    path = Path(spec)
+    if (path / "bundle.json").is_file():
+        from mpvss_core.zoo import load_for_method
+
+        return load_for_method(path, "per_frame")
+    return load_checkpoint(path)
+
+
+def build_stage1_model(base: MPVSS, method: str, preset: str | None = None) -> MPVSS:
+    """A fresh MPVSS of `method` whose segmenter is a copy of `base`'s (flow module randomly initialised).
+
+    The flow config comes from `variant(preset, method)`; the segmenter config and weights from `base`.
+    """
+    _check_method(method)
+    name = preset or (base.cfg.name if base.cfg.name in PRESETS else "tiny")
+    target = variant(name, method)
+    cfg = MPVSSConfig(
+        segmenter=base.cfg.segmenter, flow=target.flow, warp_mode=base.cfg.warp_mode, name=target.name
+    )
+    model = MPVSS(cfg)
+    model.segmenter.load_state_dict(base.segmenter.state_dict(), strict=True)
+    return model.to(next(base.parameters()).device)
+
+
+@torch.no_grad()
+def pseudo_labels(teacher: KeyFrameSegmenter, images: Tensor) -> Tensor:
+    """BxHxW int64: the teacher segmenter's per-pixel argmax on `images` (Bx3xHxW RGB 0..255)."""
+    from mpvss_core.modeling.mpvss import semantic_inference
+
+    out = teacher(images)
+    return semantic_inference(out.class_logits, out.mask_logits, images.shape[-2:]).argmax(1)
+
+
+class FlowStep(nn.Module):
+    """Stage-1 forward + loss in one module (DDP wraps a single forward per step)."""
+
+    def __init__(self, model: MPVSS, criterion: SetCriterion, teacher: KeyFrameSegmenter | None) -> None:
+        super().__init__()
+        self.model = model
+        self.criterion = criterion
+        self.teacher = teacher
+
+    def targets(self, target_images: Tensor, labels: Tensor | None) -> Tensor:
+        """BxHxW target label map: the dataset's, or the teacher's prediction (label-free)."""
+        if labels is not None:
+            return labels
+        if self.teacher is None:
+            raise ValueError("label-free training needs a teacher segmenter")
+        return pseudo_labels(self.teacher, target_images)
+
+    def forward(
+        self, keys: Tensor, targets: Tensor, labels: Tensor | None
+    ) -> tuple[Tensor, dict[str, float]]:
+        """keys, targets: Bx3xHxW RGB 0..255 (key earlier); labels BxHxW or None -> (loss, parts)."""
+        key_state = self.model.segment_key(keys, return_aux=True)
+        prop = self.model.propagate(key_state, targets, all_stages=True)
+        target_labels = self.targets(targets, labels)
+        masks, classes = semantic_targets(pad_labels(target_labels), self.criterion.num_classes)
+        return self.criterion(
+            prop.class_logits, prop.mask_logits, masks, classes, prop.aux_class_logits, prop.aux_mask_logits
+        )
+
+
+def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
+    """Train one method's flow module (+ heads); returns the loop summary plus provenance."""
+    _check_method(cfg.method)
+    if cfg.labels not in ("gt", "none"):
+        raise InputError(f"labels must be 'gt' or 'none', got {cfg.labels!r}")
+    if cfg.max_gap < 1:
+        raise InputError(f"--max-gap must be >= 1, got {cfg.max_gap}")
+    set_threads(cfg.threads)
+    dist_info = setup_distributed(cfg.device)
+    try:
+        t_start = time.perf_counter()
+        torch.manual_seed(cfg.loop.seed)  # same initial weights on every rank and every run of a seed
+        base = load_segmenter_checkpoint(cfg.segmenter)
+        model = build_stage1_model(base, cfg.method, cfg.preset).to(dist_info.device)
+        del base
+        model.freeze_segmenter()
+        num_classes = model.segmenter.num_classes
+        teacher = None
+        if cfg.labels == "none":
+            teacher = copy.deepcopy(model.segmenter).eval().requires_grad_(False)
+        data = cfg.data
+        train_ds, val_ds = open_datasets(data, num_classes)
+        step_module = FlowStep(model, SetCriterion(num_classes, cfg.criterion), teacher).to(dist_info.device)
+        wrapped = wrap_ddp(step_module, dist_info)
+        optimizer = build_optimizer(list(model.named_parameters()), cfg.optim)
+        labelled = cfg.labels == "gt"
+
+        def step_fn(step: int, rng: np.random.Generator) -> tuple[Tensor, dict[str, float]]:
+            keys, targets, labels = train_ds.pair_batch(rng, data.batch_size, data.aug, cfg.max_gap, labelled)
+            dev = dist_info.device
+            return wrapped(keys.to(dev), targets.to(dev), labels.to(dev) if labels is not None else None)
+
+        validate_fn = None
+        if val_ds is not None and dist_info.is_main:
+            val_clips = load_val_clips(val_ds, data.val_clips, data.val_frames)
+
+            def validate_fn() -> dict[str, float]:
+                miou = propagation_miou(model, val_clips, dist_info.device, cfg.val_interval)
+                return {"val_miou": miou}
+
+        settings = settings_dict(
+            stage="flow",
+            config=cfg,
+            command=command_line(),
+            model_name=model.cfg.name,
+            device=device_name(dist_info.device),
+            world_size=dist_info.world_size,
+        )
+        loop = TrainLoop(cfg.loop, cfg.optim, model, optimizer, step_fn, validate_fn, dist_info, settings)
+        summary = loop.fit()
+        summary.update(
+            stage="flow",
+            method=cfg.method,
+            labels=cfg.labels,
+            segmenter=str(cfg.segmenter),
+            command=command_line(),
+            device=device_name(dist_info.device),
+            world_size=dist_info.world_size,
+            rank=dist_info.rank,
+            wall_minutes=round((time.perf_counter() - t_start) / 60.0, 2),
+            out_dir=str(Path(cfg.loop.out_dir)),
+            model=model,
+        )
+        return summary
+    finally:
+        cleanup_distributed(dist_info)
