@@ -255,6 +255,8 @@ def test_trainer_checkpoint_and_export_load_through_the_zoo(dataset, stage0, tmp
     records = json.loads((bundle / "bundle.json").read_text())["records"]
     assert records["stages_1"]["steps"] == 1 and records["segmenter"]["steps"] == 1
     assert load_for_method(bundle, "per_frame").cfg.name == "tiny"
+    export_segmenter(stage0["checkpoint"], bundle)  # same segmenter again: the variant stays
+    assert "stages_1" in json.loads((bundle / "bundle.json").read_text())["variants"]
 
 
 def test_cli_reports_bad_input_with_status_2(tmp_path, capsys):

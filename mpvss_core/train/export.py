@@ -6,8 +6,8 @@
 Weights are stored in float16 (the shipped bundle must stay small). `bundle.json` keeps, per entry
 ("segmenter" and each method), the record Table IV needs: the training command, training time, device,
 steps and the trainer's last validation mIoU (a quick subset check; `mpvss eval` gives the full numbers).
-Stage 1 should be trained from the bundle's own segmenter (`--segmenter <bundle>`) so that the variant
-runs on exactly the (float16-rounded) segmenter weights it was trained with; `export_flow` checks this.
+A variant must have been trained on the bundle's segmenter (from `--segmenter <bundle>`, or from the
+stage-0 checkpoint the bundle's float16 copy was made of); `export_flow` checks this.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def export_segmenter(
     """Write a stage-0 checkpoint as `<bundle>/segmenter` (float16) and record it in bundle.json.
 
     The segmenter is stored in a full model of the preset (flow module at a fixed random init, seed 0,
-    unused by the segmenter-only methods). Variants trained on another segmenter are dropped from the
-    index, since they would no longer match it.
+    unused by the segmenter-only methods). If the segmenter weights change, the variants trained on the
+    old ones are dropped from the index, since they would no longer match it.
     """
     source, bundle = Path(source), Path(bundle)
     trained = load_checkpoint(source)
@@ -97,34 +97,32 @@ def export_segmenter(
     model.segmenter.load_state_dict(trained.segmenter.state_dict(), strict=True)
     rec = {**_run_record(source), **(record or {}), "exported": _now(), "source": str(source)}
     folder = bundle / SEGMENTER_FOLDER
+    unchanged = (folder / WEIGHTS_NAME).is_file() and _same_segmenter(model, folder, heads_too=True)
     _write_fp16(model, folder, {"stage": "segmenter", "record": rec})
     index = read_bundle_index(bundle)
-    variants = dict(index.get("variants") or {})
-    records = dict(index.get("records") or {})
+    variants = dict(index.get("variants") or {}) if unchanged else {}
+    records = {k: v for k, v in (index.get("records") or {}).items() if k in variants}
     records["segmenter"] = rec
-    from mpvss_core.zoo import weights_sha256
-
-    sha = weights_sha256(folder)
-    for method, sub in list(variants.items()):
-        meta_path = bundle / sub / "config.json"
-        meta = json.loads(meta_path.read_text())["meta"] if meta_path.is_file() else {}
-        if meta.get("base_sha256") != sha:
-            variants.pop(method)
-            records.pop(method, None)
     write_bundle_index(bundle, SEGMENTER_FOLDER, variants, records)
     return folder
 
 
-def _same_segmenter(model: MPVSS, base_folder: Path) -> bool:
-    """Whether `model`'s frozen segmenter weights equal the bundle segmenter's (heads excepted)."""
+def _same_segmenter(model: MPVSS, base_folder: Path, heads_too: bool = False) -> bool:
+    """Whether `model`'s segmenter weights equal the bundle segmenter's, up to its float16 rounding.
+
+    Stage-1 heads are excepted unless `heads_too` (they are trained further and stored per variant).
+    """
     base = load_file(str(base_folder / WEIGHTS_NAME))
-    heads = set(trainable_state(model))
+    skip = set() if heads_too else set(trainable_state(model))
     ours = model.state_dict()
-    return all(
-        torch.equal(ours[k].float().cpu(), base[k].float())
-        for k in ours
-        if k.startswith("segmenter.") and k not in heads
-    )
+
+    def same(k: str) -> bool:
+        a, b = ours[k].detach().cpu(), base.get(k)
+        if b is None or a.shape != b.shape:
+            return False
+        return torch.equal(a.to(b.dtype).float(), b.float()) if b.is_floating_point() else torch.equal(a, b)
+
+    return all(same(k) for k in ours if k.startswith("segmenter.") and k not in skip)
 
 
 def export_flow(summary: dict[str, Any], bundle: str | Path) -> Path:
