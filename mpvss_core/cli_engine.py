@@ -168,8 +168,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = _setup_device(args)
     resolve_spec(args.model)  # a wrong --model fails before any data is read
     data = resolve_data(args.data, args.data_root, args.split, args.max_clips)
-    if args.before_labelled is not None and args.before_labelled >= args.interval:
-        print(f"note: --before-labelled {args.before_labelled} >= --interval {args.interval}: no K-average")
     schedule = ScheduleSpec(args.interval, args.before_labelled)
     store = ResultStore(args.results)
     if not args.quiet:

@@ -17,7 +17,8 @@ not applicable or the schedule has no K. Counts are cached in memory and on disk
 version.
 
 Timings (from the per-frame table): FPS = timed frames / their summed model time (`fps`) or
-end-to-end time (`fps_e2e`, adds reading / decoding the frames and extracting results); latencies are
+end-to-end time (`fps_e2e`, adds reading / decoding the frames; not the extraction of diagnostics
+for metrics such as the flow for EPE); latencies are
 medians of key and non-key frames; frames of the warm-up (the first key-frame cycle of the first clip)
 are not timed.
 """

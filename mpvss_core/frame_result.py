@@ -12,10 +12,12 @@ Diagnostics are requested by name (`diagnostics=True` asks for all of them):
 - "attention": the flow queries' attention maps per decoder layer (learned methods).
 
 Timings (seconds) are always there: `model_s` (frame conversion, segmenter / flow / warping,
-semantic inference, argmax, synchronised on CUDA), `e2e_s` (`model_s` + producing the frame, e.g.
-decoding it, + extracting diagnostics), and the parts a method has (`segment_s`, `flow_s` for the
-classical flow's CPU time, `propagate_s`, `hidden_key_s` for a key frame that was segmented but is
-not itself a predicted frame and is charged to the first frame that uses it).
+semantic inference, argmax to a numpy label map, synchronised on CUDA), `e2e_s` (`model_s` +
+producing the frame: reading or decoding it), `diagnostics_s` (extracting the requested diagnostics,
+in neither: they serve inspection and metrics, not the prediction), and the parts a method has
+(`segment_s`, `flow_s` for the classical flow's CPU time, `propagate_s`, `hidden_key_s` for a key
+frame that was segmented but is not itself a predicted frame and is charged to the first frame that
+uses it). What the consumer does between frames (drawing, writing) is in none of them.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import pandas as pd
 
 __all__ = ["CODE_VERSION", "EvalResult", "ResultStore", "default_results_root", "json_safe", "result_key"]
 
-CODE_VERSION = "engine-1"
+CODE_VERSION = "engine-2"
 SUMMARY = "summary.json"
 
 

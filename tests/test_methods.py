@@ -177,6 +177,7 @@ def test_diagnostics(name):
     assert key.mask_logits.shape == (32, 16, 32) and key.class_probs.shape == (32, 19)
     assert nonkey.flow.shape == (*clip.size, 2) and np.isfinite(nonkey.flow).all()
     assert nonkey.timings["model_s"] >= 0 and nonkey.timings["e2e_s"] >= nonkey.timings["model_s"]
+    assert nonkey.timings["diagnostics_s"] >= 0
     if name in ("query_flow", "pixel_flow"):
         assert nonkey.fused_flow.shape == (32, 2, 8, 16)
         assert nonkey.pixel_flow.shape == (2, 8, 16)
