@@ -198,6 +198,14 @@ def cmd_train_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_record(args: argparse.Namespace) -> int:
+    from mpvss_core.train.export import record_eval
+
+    rec = record_eval(args.to, args.entry, args.eval_json)
+    print(f"{args.entry}: {len(rec['eval'])} evaluation result(s) recorded in {args.to}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `train segmenter` and `train flow` to the `mpvss` parser."""
     train = sub.add_parser("train", help="train the segmenter (stage 0) or a flow module (stage 1)")
@@ -245,3 +253,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     exp.add_argument("--device-label", default=None, help="device to record when the run did not")
     exp.set_defaults(func=cmd_train_export)
+
+    rec = tsub.add_parser("record", help="store `mpvss eval --json` results next to a bundle entry")
+    rec.add_argument("--to", default="assets/models/default", help="bundle folder")
+    rec.add_argument("--entry", required=True, help="'segmenter' or a method name")
+    rec.add_argument("--eval-json", required=True, help="the file written by `mpvss eval --json`")
+    rec.set_defaults(func=cmd_train_record)

@@ -266,3 +266,19 @@ def test_cli_reports_bad_input_with_status_2(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "flow", "--segmenter", "x", "--method", "warp_it", "--out", str(tmp_path)]) == 2
     assert "--method" in capsys.readouterr().err
+
+
+def test_eval_results_are_recorded_next_to_a_bundle_entry(stage0, tmp_path):
+    from mpvss_core.train.export import export_segmenter, record_eval
+
+    bundle = tmp_path / "bundle"
+    export_segmenter(stage0["checkpoint"], bundle)
+    result = {"method": "per_frame", "interval": 5, "miou": 41.234, "data": "synthetic:val", "num_frames": 9}
+    (tmp_path / "eval.json").write_text(json.dumps({"results": [result]}))
+    assert main(["train", "record", "--to", str(bundle), "--entry", "segmenter",
+                 "--eval-json", str(tmp_path / "eval.json")]) == 0  # fmt: skip
+    record_eval(bundle, "segmenter", tmp_path / "eval.json")  # the same result again replaces it
+    evals = json.loads((bundle / "bundle.json").read_text())["records"]["segmenter"]["eval"]
+    assert len(evals) == 1 and evals[0]["miou"] == 41.23
+    assert main(["train", "record", "--to", str(bundle), "--entry", "query_flow",
+                 "--eval-json", str(tmp_path / "eval.json")]) == 2  # fmt: skip

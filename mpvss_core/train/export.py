@@ -26,7 +26,14 @@ from mpvss_core.errors import InputError
 from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.zoo import BUNDLE_NAME, save_partial, trainable_state, write_bundle_index
 
-__all__ = ["BUNDLE_BUDGET_BYTES", "bundle_size", "export_flow", "export_segmenter", "read_bundle_index"]
+__all__ = [
+    "BUNDLE_BUDGET_BYTES",
+    "bundle_size",
+    "export_flow",
+    "export_segmenter",
+    "read_bundle_index",
+    "record_eval",
+]
 
 SEGMENTER_FOLDER = "segmenter"
 BUNDLE_BUDGET_BYTES = 40 * 10**6  # the shipped bundle's size budget (issue 5)
@@ -166,3 +173,29 @@ def export_flow(summary: dict[str, Any], bundle: str | Path) -> Path:
         budget = BUNDLE_BUDGET_BYTES / 1e6
         print(f"warning: bundle {bundle} is {size / 1e6:.1f} MB, over the {budget:.0f} MB budget")
     return folder
+
+
+def record_eval(bundle: str | Path, entry: str, eval_json: str | Path) -> dict[str, Any]:
+    """Add `mpvss eval --json` results to the record of `entry` ("segmenter" or a method) in bundle.json.
+
+    Each result is kept as {method, interval, miou, wiou, mvc8, mvc16, data, num_frames}; a later
+    result for the same (method, interval, data) replaces the earlier one.
+    """
+    bundle = Path(bundle)
+    index = read_bundle_index(bundle)
+    records = dict(index.get("records") or {})
+    if entry not in records:
+        raise InputError(f"{bundle / BUNDLE_NAME} has no record {entry!r} (it has {sorted(records)})")
+    try:
+        results = json.loads(Path(eval_json).read_text(encoding="utf-8"))["results"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{eval_json}: not an `mpvss eval --json` file ({exc})") from exc
+    keep = ("method", "interval", "miou", "wiou", "mvc8", "mvc16", "data", "num_frames", "device")
+    evals = {(e["method"], e["interval"], e["data"]): e for e in records[entry].get("eval", [])}
+    for r in results:
+        item = {k: r.get(k) for k in keep}
+        item["miou"] = round(float(item["miou"]), 2) if item["miou"] is not None else None
+        evals[(item["method"], item["interval"], item["data"])] = item
+    records[entry] = {**records[entry], "eval": list(evals.values())}
+    write_bundle_index(bundle, index.get("segmenter", SEGMENTER_FOLDER), index.get("variants") or {}, records)
+    return records[entry]
