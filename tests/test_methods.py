@@ -82,18 +82,27 @@ def test_every_method_equals_per_frame_at_interval_one(name):
 
 
 def test_key_frames_are_identical_across_methods_with_the_tiny_preset():
-    """The real (random-weight, seeded) HF Mask2Former: every method's key frames are bit-identical."""
-    torch.manual_seed(123)
-    frames = small_clip().frames
-    reference = None
-    for name in ALL:
-        results = list(load_method(name, "tiny").run(frames, FixedInterval(3)))
-        assert [r.index for r in results] == list(range(len(frames)))
-        keys = {r.index: r.labels for r in results if r.index % 3 == 0}
-        assert all(r.is_key for r in results if r.index % 3 == 0)
-        if reference is None:
-            reference = keys
-        assert all(np.array_equal(keys[i], reference[i]) for i in keys), name
+    """The real (random-weight, seeded) HF Mask2Former: every method gets the same segmenter, and the
+    key frames of methods of each kind (segmenter only, classical flow, learned flow) are bit-identical."""
+    models = {name: load_method(name, "tiny").model for name in ALL}
+    reference = models["per_frame"].segmenter.state_dict()
+    for name, model in models.items():
+        state = model.segmenter.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in reference.items()), name
+    frames = small_clip(num_frames=4).frames
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a shared 2-core machine: one thread is steadier
+    try:
+        keys = {}
+        for name in ("per_frame", "bi_optical_flow", "query_flow", "pixel_flow"):
+            results = list(make_method(name, models[name]).run(frames, FixedInterval(3)))
+            assert [r.index for r in results] == [0, 1, 2, 3]
+            assert results[0].is_key and results[3].is_key
+            keys[name] = (results[0].labels, results[3].labels)
+    finally:
+        torch.set_num_threads(threads)
+    for name, (k0, k3) in keys.items():
+        assert np.array_equal(k0, keys["per_frame"][0]) and np.array_equal(k3, keys["per_frame"][1]), name
 
 
 def test_copy_repeats_the_key_frame():
