@@ -270,7 +270,30 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights}: not a valid safetensors file: {exc}") from exc
-    model = MPVSS(cfg)
+    model = _model_for(cfg, _meta)
+    if _meta.get("flow_omitted"):
+        state = _with_placeholder_flow(model, state)
     check_state_dict(model, state, str(weights))
     model.load_state_dict(state, strict=True)
     return _materialise(model, device)
+
+
+def _model_for(cfg: MPVSSConfig, meta: dict[str, Any]) -> MPVSS:
+    if not meta.get("flow_omitted"):
+        return MPVSS(cfg)
+    # the placeholder flow module is reproducible; fork so the caller's RNG stream is left alone
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(meta.get("flow_init_seed", 0)))
+        return MPVSS(cfg)
+
+
+def _with_placeholder_flow(model: MPVSS, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A segmenter-only checkpoint (a bundle's base) + the model's seeded random flow module.
+
+    Bundles store the stage-0 segmenter once without flow weights (they would be random and unused by
+    the segmenter-only methods; each flow variant stores its own). Only flow.* keys may be filled in.
+    """
+    if any(k.startswith("flow.") for k in state):
+        raise CheckpointError("a checkpoint marked flow_omitted holds flow.* tensors")
+    flow = {k: v for k, v in model.state_dict().items() if k.startswith("flow.")}
+    return {**state, **flow}

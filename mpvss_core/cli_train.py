@@ -159,7 +159,7 @@ def cmd_train_segmenter(args: argparse.Namespace) -> int:
     if args.export_to and summary.get("rank", 0) == 0:
         from mpvss_core.train.export import export_segmenter
 
-        summary["exported"] = str(export_segmenter(summary, args.export_to))
+        summary["exported"] = str(export_segmenter(summary["checkpoint"], args.export_to))
     _print_summary(summary)
     return 0
 

@@ -70,7 +70,9 @@ class FlowConfig:
 
     # FlowNetS encoder, stages conv1..conv6 (notes 1.4): output channels, kernel of each stage's first
     # (stride-2) conv, convs per stage (the later convs of a stage are 3x3, stride 1).
-    encoder_channels: tuple[int, ...] = (16, 32, 64, 128, 128, 256)  # official (64,128,256,512,512,1024)
+    # official (64,128,256,512,512,1024); tiny is a quarter of that except conv6 (192, not 256), which keeps
+    # the seven shipped flow modules within the 40 MB bundle budget
+    encoder_channels: tuple[int, ...] = (16, 32, 64, 128, 128, 192)
     encoder_kernels: tuple[int, ...] = (7, 5, 5, 3, 3, 3)  # official, as here
     encoder_convs: tuple[int, ...] = (1, 1, 2, 2, 2, 2)  # official, as here
     # motion decoder: joint self-attention over [flow queries ; motion tokens of one scale]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from mpvss_core.build import build_model
 from mpvss_core.cli import main
@@ -255,6 +256,15 @@ def test_trainer_checkpoint_and_export_load_through_the_zoo(dataset, stage0, tmp
     records = json.loads((bundle / "bundle.json").read_text())["records"]
     assert records["stages_1"]["steps"] == 1 and records["segmenter"]["steps"] == 1
     assert load_for_method(bundle, "per_frame").cfg.name == "tiny"
+    stored = load_file(str(bundle / "segmenter" / "model.safetensors"))
+    assert stored and not any(k.startswith("flow.") for k in stored)  # the base keeps no random flow
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    a, b = load_for_method(bundle, "per_frame"), load_for_method(bundle, "copy")
+    assert torch.equal(torch.rand(3), before)  # loading leaves the caller's RNG stream alone
+    fa, fb = a.flow.state_dict(), b.flow.state_dict()
+    assert all(torch.equal(fa[k], fb[k]) for k in fa)
     export_segmenter(stage0["checkpoint"], bundle)  # same segmenter again: the variant stays
     assert "stages_1" in json.loads((bundle / "bundle.json").read_text())["variants"]
 

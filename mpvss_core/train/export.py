@@ -56,10 +56,12 @@ def _now() -> str:
 
 
 def _write_fp16(model: MPVSS, folder: Path, meta: dict[str, Any]) -> None:
-    save_checkpoint(model, folder, extra_meta=meta)
+    """Float16 copy of the segmenter only; the loader fills in a seeded placeholder flow module."""
+    save_checkpoint(model, folder, extra_meta={**meta, "flow_omitted": True, "flow_init_seed": 0})
     state = {
         k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous().clone()
         for k, v in model.state_dict().items()
+        if k.startswith("segmenter.")
     }
     save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "dtype": "float16"})
 
@@ -86,9 +88,10 @@ def export_segmenter(
 ) -> Path:
     """Write a stage-0 checkpoint as `<bundle>/segmenter` (float16) and record it in bundle.json.
 
-    The segmenter is stored in a full model of the preset (flow module at a fixed random init, seed 0,
-    unused by the segmenter-only methods). If the segmenter weights change, the variants trained on the
-    old ones are dropped from the index, since they would no longer match it.
+    Only the segmenter's tensors are stored (a random flow module would cost 4 MB of the 40 MB budget
+    and is unused by the segmenter-only methods; loading fills in one seeded at 0). If the segmenter
+    weights change, the variants trained on the old ones are dropped from the index, since they would no
+    longer match it.
     """
     source, bundle = Path(source), Path(bundle)
     trained = load_checkpoint(source)
