@@ -1,0 +1,108 @@
+"""Per-query views of a propagated frame, in numpy: which query wins each pixel, each query's flow in
+frame pixels, and a table of the queries (for the app's flow explorer and the analyses).
+
+    r = next(r for r in method.run(frames, 5, diagnostics=True) if not r.is_key)
+    winner = winner_queries(r.mask_logits, r.class_probs, r.labels)     # HxW query ids
+    table = query_table(winner, r.class_probs, class_names)              # area, class per query
+    flow_q = grid_flow_to_frame(r.query_flow[q], r.labels.shape)         # HxWx2 frame pixels
+
+The conventions are those of `frame_result` (the FrameResult diagnostics): mask logits live on 1/4 of
+the frame padded to a multiple of 32, learned flows on 1/8 of it in pixels of that grid. The winning
+query follows `frame_result.winner_flow`: argmax_q P_q(c*(p)) * sigmoid(m_q(p)), with c* the label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+
+__all__ = ["grid_flow_to_frame", "query_mask_probs", "query_table", "winner_queries"]
+
+
+def _resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of Nxhxw float maps to NxHxW (cv2 uses half-pixel centres, as align_corners=False)."""
+    h, w = size
+    return np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in maps.astype(np.float32)])
+
+
+def grid_flow_to_frame(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A flow on the 1/8 grid of the padded frame (2xh8xw8, grid pixels) -> HxWx2 in frame pixels.
+
+    The grid covers the frame padded to (8*h8, 8*w8); the flow is resized bilinearly to that padded
+    size, its values scaled by the grid step (8), and the padding cropped away.
+
+    Args:
+        flow: 2xh8xw8 float (dx, dy) in pixels of the grid.
+        size: (H, W) of the frame.
+    Returns:
+        HxWx2 float32 (dx, dy) in frame pixels.
+    """
+    flow = np.asarray(flow, np.float32)
+    if flow.ndim != 3 or flow.shape[0] != 2:
+        raise ValueError(f"flow must be 2xhxw, got shape {flow.shape}")
+    h8, w8 = flow.shape[1:]
+    padded = (8 * h8, 8 * w8)
+    if padded[0] < size[0] or padded[1] < size[1]:
+        raise ValueError(f"a {h8}x{w8} grid covers {padded}, smaller than the frame {size}")
+    full = _resize(flow, padded)
+    full[0] *= padded[1] / w8
+    full[1] *= padded[0] / h8
+    return np.ascontiguousarray(full[:, : size[0], : size[1]].transpose(1, 2, 0))
+
+
+def query_mask_probs(mask_logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Qxh4xw4 mask logits (1/4 of the padded frame) -> QxHxW mask probabilities on the frame."""
+    logits = np.asarray(mask_logits, np.float32)
+    if logits.ndim != 3:
+        raise ValueError(f"mask_logits must be Qxhxw, got shape {logits.shape}")
+    padded = (4 * logits.shape[1], 4 * logits.shape[2])
+    full = _resize(logits, padded)[:, : size[0], : size[1]]
+    return 1.0 / (1.0 + np.exp(-full))
+
+
+def winner_queries(mask_logits: np.ndarray, class_probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The query that contributes most to each pixel's predicted class (see the module docstring).
+
+    Args:
+        mask_logits: Qxh4xw4 (warped) mask logits.
+        class_probs: Qx(K+1) class probabilities (last column = no object).
+        labels: HxW predicted class ids.
+    Returns:
+        HxW int64 query ids.
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    probs = np.asarray(class_probs, np.float32)[:, :-1]  # QxK
+    masks = query_mask_probs(mask_logits, labels.shape)  # QxHxW
+    score = probs[:, labels] * masks  # QxHxW
+    return score.argmax(0)
+
+
+def query_table(winner: np.ndarray, class_probs: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+    """One row per query that wins at least one pixel, largest segment first, then by class name.
+
+    Columns: query, area (pixels), area_pct, class_id, category (the query's most likely class), score
+    (its probability).
+    """
+    probs = np.asarray(class_probs, np.float32)[:, :-1]
+    counts = np.bincount(np.asarray(winner).ravel(), minlength=len(probs))
+    total = max(int(np.asarray(winner).size), 1)
+    rows = []
+    for q in np.flatnonzero(counts):
+        cls = int(probs[q].argmax())
+        name = class_names[cls] if cls < len(class_names) else f"class {cls}"
+        rows.append(
+            {
+                "query": int(q),
+                "area": int(counts[q]),
+                "area_pct": 100.0 * counts[q] / total,
+                "class_id": cls,
+                "category": name,
+                "score": float(probs[q, cls]),
+            }
+        )
+    columns = ["query", "area", "area_pct", "class_id", "category", "score"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(["area", "category"], ascending=[False, True], kind="stable").reset_index(drop=True)
