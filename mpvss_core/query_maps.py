@@ -105,4 +105,5 @@ def query_table(winner: np.ndarray, class_probs: np.ndarray, class_names: Sequen
         )
     columns = ["query", "area", "area_pct", "class_id", "category", "score"]
     table = pd.DataFrame(rows, columns=columns)
-    return table.sort_values(["area", "category"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    table = table.sort_values(["area", "category"], ascending=[False, True], kind="stable")
+    return table.reset_index(drop=True)
