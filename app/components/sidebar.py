@@ -1,0 +1,135 @@
+"""The sidebar shared by every page: model, device, clip source, key-frame interval K, methods.
+
+Every bad choice (missing folder, unusable checkpoint, corrupt upload) becomes an error message on
+the page and a fallback (the profile's model, the built-in clip), so the app keeps working.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+import torch
+
+from app import sources, state
+from mpvss_core.data.readers.common import MiB
+from mpvss_core.errors import InputError
+
+MODEL_CHOICES = {
+    "default": "Shipped model (assets/models/default)",
+    "tiny": "Tiny preset - RANDOM weights (shapes and costs only)",
+    "folder": "Checkpoint / bundle / HF Mask2Former folder",
+}
+SOURCES = ("Built-in clip", "Upload", "Dataset folder")
+
+
+def _model(errors: list[str]) -> str:
+    prof = sources.profile()
+    choices = list(MODEL_CHOICES)
+    initial = prof.model if prof.model in choices else "folder"
+    if "model_path" not in st.session_state and initial == "folder":
+        st.session_state["model_path"] = prof.model
+    choice = st.sidebar.radio(
+        "Model", choices, index=choices.index(initial), format_func=MODEL_CHOICES.get, key="model_choice"
+    )
+    spec = choice
+    if choice == "folder":
+        spec = st.sidebar.text_input("Model folder", key="model_path", placeholder="runs/flow/last").strip()
+        if not spec:
+            errors.append("Enter a model folder, or choose another model. Using the default model meanwhile.")
+            return prof.model
+    try:
+        sources.check_model_spec(spec)
+        if not state.methods_of(spec, sources.model_stamp(spec)):
+            raise InputError(f"model {spec!r} can run no method")
+    except InputError as exc:
+        errors.append(f"Model not usable: {exc}. Using {prof.model!r} instead.")
+        return prof.model
+    return spec
+
+
+def _clip(errors: list[str]):
+    prof = sources.profile()
+    source = st.sidebar.radio("Clip", SOURCES, key="source", horizontal=True)
+    try:
+        if source == "Upload":
+            cap = sources.UPLOAD_LIMITS
+            up = st.sidebar.file_uploader(
+                "Video or zip of frames (optional label PNGs in labels/)",
+                type=sorted(e.lstrip(".") for e in sources.UPLOAD_EXTS),
+                key="upload",
+            )
+            st.sidebar.caption(
+                f"Caps: {cap.max_file_bytes // MiB} MiB per file, first {cap.max_frames} frames, longer side "
+                f"downscaled to {cap.max_side} px, zips up to {cap.max_zip_files} files."
+            )
+            if up is not None:
+                data = up.getvalue()
+                return state.upload_clip(up.name, hashlib.sha256(data).hexdigest(), data)
+            st.sidebar.info("No file yet: showing the built-in clip.")
+        elif source == "Dataset folder":
+            path = st.sidebar.text_input("Folder (VSPW layout, frames folder, video or zip)", key="data_path")
+            if path.strip():
+                names = sources.dataset_clips(path.strip())
+                name = st.sidebar.selectbox("Clip of the folder", names, key="data_clip")
+                stamp = sources.model_stamp(path.strip())
+                return state.folder_clip(path.strip(), name, stamp)
+    except InputError as exc:
+        errors.append(f"Clip not usable: {exc}. Showing the built-in clip instead.")
+    seeds = sources.demo_seeds()
+    seed = (
+        st.sidebar.selectbox("Built-in clip (synthetic val seed)", seeds, key="seed")
+        if source == SOURCES[0]
+        else seeds[0]
+    )
+    return state.synthetic_clip(seed, prof.frames, prof.size)
+
+
+def _methods(available: list[str], all_known: list[str]) -> list[str]:
+    default = [m for m in sources.DEMO_METHODS if m in available] or available[:2]
+    # set through session_state (not `default=`): a model change may remove methods the user had picked
+    kept = [m for m in st.session_state.get("methods", default) if m in available]
+    st.session_state["methods"] = kept if "methods" not in st.session_state or kept else default
+    chosen = st.sidebar.multiselect("Methods", available, key="methods")
+    missing = [m for m in all_known if m not in available]
+    if missing:
+        st.sidebar.caption("Unavailable with this model (no trained weights): " + ", ".join(missing))
+    return chosen
+
+
+def render() -> state.Settings:
+    """Draw the sidebar and return the settings every page uses."""
+    errors: list[str] = []
+    st.sidebar.header("Settings")
+    spec = _model(errors)
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    device = st.sidebar.selectbox("Device", devices, key="device")
+    clip, digest = _clip(errors)
+    interval = st.sidebar.slider(
+        "Key-frame interval K", 2, 15, 4 if sources.profile().test else 5, key="interval"
+    )
+    stamp = sources.model_stamp(spec)
+    available = state.methods_of(spec, stamp)
+    methods = _methods(available, list(sources.METHOD_ORDER))
+    if not methods:
+        errors.append("Choose at least one method in the sidebar.")
+    random_weights = spec == "tiny"
+    s = state.Settings(
+        spec,
+        device,
+        clip,
+        digest,
+        interval,
+        methods,
+        available,
+        stamp,
+        random_weights,
+        notes=list(clip.notes),
+        errors=errors,
+    )
+    if s.clip.labels is not None and not s.label_space_matches:
+        s.notes.append(
+            f"The clip's labels have {clip.num_classes} classes but the model predicts "
+            f"{state.num_classes(s)}: scores are not computed."
+        )
+    return s

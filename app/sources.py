@@ -1,0 +1,224 @@
+"""Where the app's models and clips come from: the run profile (env overrides for tests), model specs
+(shipped bundle, random "tiny", a user checkpoint / bundle / local Hugging Face Mask2Former folder),
+and clip sources (built-in synthetic clips, uploads, a dataset folder). No Streamlit here: every
+function is testable on its own; `app.state` adds the caching.
+
+Env overrides (tests and small machines):
+    MPVSS_APP_TEST=1        tiny random model, 8 frames at 64x128, one torch thread, short K lists
+    MPVSS_APP_MODEL         default model spec ("default", "tiny", a folder)
+    MPVSS_APP_FRAMES        frames of the built-in clip;  MPVSS_APP_SIZE  its size, e.g. 128x256
+    MPVSS_APP_DATA          the app's data folder (uploads are written only under it)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from mpvss_core.build import build_model, is_hf_mask2former_dir
+from mpvss_core.config import SEGMENTER_ONLY_METHODS
+from mpvss_core.data.clip import Clip
+from mpvss_core.data.readers import VIDEO_EXTS, ReaderLimits, list_vspw_clips, load_clip, read_vspw_clip
+from mpvss_core.data.readers.common import MiB
+from mpvss_core.data.synthetic import SPLITS, render_clip
+from mpvss_core.errors import InputError
+from mpvss_core.methods import Method, load_method, make_method
+from mpvss_core.zoo import ASSETS, DEFAULT_BUNDLE, available_methods
+
+# Caps on user clips: every frame costs a segmenter or flow pass on a CPU, so they are far below the
+# readers' defaults. `.streamlit/config.toml` caps the upload itself at the same size.
+UPLOAD_LIMITS = ReaderLimits(
+    max_frames=60, max_side=640, max_file_bytes=100 * MiB, max_zip_files=2000, max_extracted_bytes=1024 * MiB
+)
+UPLOAD_EXTS = frozenset({*VIDEO_EXTS, ".zip"})
+# Display order of the methods (the paper's order: baselines, then the learned flows).
+METHOD_ORDER = (
+    "per_frame",
+    "copy",
+    "optical_flow",
+    "bi_optical_flow",
+    "pixel_flow",
+    "query_learned",
+    "query_flow",
+    "query_flow_noinit",
+    "stages_1",
+    "stages_2",
+    "stages_3",
+    "stages_4",
+)
+DEMO_METHODS = ("per_frame", "copy", "optical_flow", "query_flow")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Defaults of this run of the app (see the module docstring)."""
+
+    test: bool
+    model: str
+    frames: int
+    size: tuple[int, int]
+    intervals: tuple[int, ...]
+    data_dir: Path
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)x(\d+)", text.strip())
+    if not m:
+        raise ValueError(f"MPVSS_APP_SIZE must look like 128x256, got {text!r}")
+    return int(m[1]), int(m[2])
+
+
+@cache
+def profile() -> Profile:
+    """The run profile from the environment (read once per process)."""
+    test = os.environ.get("MPVSS_APP_TEST", "") not in ("", "0")
+    shipped = (ASSETS / DEFAULT_BUNDLE / "bundle.json").is_file()
+    model = os.environ.get("MPVSS_APP_MODEL") or ("tiny" if test or not shipped else DEFAULT_BUNDLE)
+    frames = int(os.environ.get("MPVSS_APP_FRAMES") or (8 if test else 20))
+    size = _size(os.environ.get("MPVSS_APP_SIZE") or ("64x128" if test else "256x512"))
+    data_dir = Path(os.environ.get("MPVSS_APP_DATA") or Path(tempfile.gettempdir()) / "mpvss_app")
+    intervals = (2, 4) if test else (2, 3, 5, 8, 10)
+    if test:
+        import torch
+
+        torch.set_num_threads(1)  # tests share a busy 2-core machine
+    return Profile(test, model, frames, size, intervals, data_dir)
+
+
+# --- models ------------------------------------------------------------------------------------------
+def model_stamp(spec: str) -> str:
+    """Identity of a model spec's files (names, sizes, mtimes): changes when weights are retrained."""
+    path = ASSETS / DEFAULT_BUNDLE if spec == DEFAULT_BUNDLE else Path(spec)
+    if not path.is_dir():
+        return "random" if not path.exists() else f"file:{path.stat().st_mtime_ns}"
+    h = hashlib.sha256(str(path.resolve()).encode())
+    for f in sorted(path.rglob("*.json")) + sorted(path.rglob("*.safetensors")):
+        st = f.stat()
+        h.update(f"{f.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def check_model_spec(spec: str) -> None:
+    """Raise InputError when a user model path is unusable (before anything is loaded)."""
+    if spec in (DEFAULT_BUNDLE, "tiny"):
+        return
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(f"model folder '{spec}' does not exist")
+    if not path.is_dir():
+        raise InputError(f"'{spec}' is a file: give the checkpoint or bundle folder")
+
+
+def methods_of(spec: str) -> list[str]:
+    """Methods the model can run, in display order (a local HF Mask2Former has no flow module)."""
+    check_model_spec(spec)
+    names = list(SEGMENTER_ONLY_METHODS) if is_hf_mask2former_dir(spec) else available_methods(spec)
+    return [m for m in METHOD_ORDER if m in names] + sorted(set(names) - set(METHOD_ORDER))
+
+
+def build_method(spec: str, name: str, device: str) -> Method:
+    """The method `name` on the model `spec` (raises MethodUnavailableError / CheckpointError)."""
+    if is_hf_mask2former_dir(spec):
+        if name not in SEGMENTER_ONLY_METHODS:
+            from mpvss_core.zoo import MethodUnavailableError
+
+            raise MethodUnavailableError(f"a Hugging Face Mask2Former folder has no flow module for {name!r}")
+        return make_method(name, build_model("tiny", checkpoint=spec, device=device).eval())
+    return load_method(name, spec, device=device)
+
+
+# --- clips -------------------------------------------------------------------------------------------
+def demo_seeds() -> list[int]:
+    """Seeds of the built-in clips offered: the benchmark's validation split."""
+    return list(SPLITS["val"].seeds)
+
+
+def synthetic_clip(seed: int, frames: int, size: tuple[int, int]) -> Clip:
+    """A built-in clip of the synthetic benchmark (exact labels and exact flow)."""
+    return render_clip(int(seed), int(frames), tuple(size))
+
+
+def clip_digest(clip: Clip) -> str:
+    """Content hash of a clip's frames and labels (cache keys of every prediction)."""
+    h = hashlib.sha256(f"{clip.frames.shape}:{clip.class_names}".encode())
+    h.update(np.ascontiguousarray(clip.frames).data)
+    if clip.labels is not None:
+        h.update(np.ascontiguousarray(clip.labels).data)
+    return h.hexdigest()[:20]
+
+
+def _safe_name(name: str) -> str:
+    """A file name without folders or odd characters (uploads never choose where they are written)."""
+    base = Path(name.replace("\\", "/")).name
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(base).stem).strip("._")[:60] or "upload"
+    return stem + Path(base).suffix.lower()
+
+
+def save_upload(name: str, data: bytes, root: Path, limits: ReaderLimits = UPLOAD_LIMITS) -> Path:
+    """Check an uploaded file and write it under `root/<content hash>/` (nothing is written elsewhere).
+
+    Raises:
+        InputError: unsupported extension, empty or too large.
+    """
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_EXTS:
+        raise InputError(
+            f"'{name}': upload a video ({', '.join(sorted(VIDEO_EXTS))}) or a .zip of frames (with optional "
+            "label PNGs in labels/ or masks/)"
+        )
+    if not data:
+        raise InputError(f"'{name}' is empty")
+    if len(data) > limits.max_file_bytes:
+        raise InputError(
+            f"'{name}' is {len(data) / MiB:.0f} MiB; at most {limits.max_file_bytes / MiB:.0f} MiB"
+        )
+    folder = Path(root) / hashlib.sha256(data).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / _safe_name(name)
+    if not path.is_file() or path.stat().st_size != len(data):
+        tmp = path.with_name(path.name + ".partial")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+def load_upload(name: str, data: bytes, root: Path, limits: ReaderLimits = UPLOAD_LIMITS) -> Clip:
+    """An uploaded video or zip of frames as a capped Clip (raises InputError subclasses)."""
+    path = save_upload(name, data, root, limits)
+    clip = load_clip(path, limits=limits)
+    if clip.num_frames < 2:
+        raise InputError(f"'{name}' has {clip.num_frames} frame: at least 2 are needed to propagate")
+    return clip
+
+
+def dataset_clips(path: str) -> list[str]:
+    """Clip names of a folder: a VSPW-layout dataset root lists its clips; anything else is one clip."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"'{path}' does not exist")
+    is_root = p.is_dir() and not (p / "origin").is_dir()
+    if is_root and ((p / "data").is_dir() or any((d / "origin").is_dir() for d in p.iterdir() if d.is_dir())):
+        return [f.name for f in list_vspw_clips(p)]
+    return [p.name]
+
+
+def load_dataset_clip(path: str, clip_name: str, limits: ReaderLimits = UPLOAD_LIMITS) -> Clip:
+    """One clip of a folder source (see `dataset_clips`), capped like an upload."""
+    p = Path(path)
+    if p.name == clip_name:
+        clip = load_clip(p, limits=limits)
+    else:
+        folder = next((f for f in list_vspw_clips(p) if f.name == clip_name), None)
+        if folder is None:
+            raise InputError(f"no clip {clip_name!r} under '{path}'")
+        clip = read_vspw_clip(folder, limits=limits)
+    if clip.num_frames < 2:
+        raise InputError(f"'{clip_name}' has {clip.num_frames} frame: at least 2 are needed to propagate")
+    return clip

@@ -1,0 +1,43 @@
+"""MPVSS Studio, the Streamlit app: `streamlit run app/streamlit_app.py` (http://localhost:8501).
+
+This entrypoint is the frame shared by every page: page config, the sidebar (model, device, clip,
+K, methods) and the navigation. Pages live in `app/views/` and only lay things out; the work is done
+by `mpvss_core` and `analysis`, with caching and progress in `app/state.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `streamlit run` puts app/ on sys.path, not the repository root that holds the packages; add it so
+# the app also runs from a plain checkout (without `pip install -e .`).
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app import state  # noqa: E402
+from app.components import sidebar  # noqa: E402
+
+VIEWS = Path(__file__).resolve().parent / "views"
+PAGES = {
+    "Explore": [
+        st.Page(VIEWS / "compare.py", title="Compare methods", icon=":material/compare:", default=True),
+        st.Page(VIEWS / "flow.py", title="Flow explorer", icon=":material/air:"),
+        st.Page(VIEWS / "attention.py", title="Attention", icon=":material/visibility:"),
+    ],
+    "Measure": [
+        st.Page(VIEWS / "per_category.py", title="Per-category", icon=":material/bar_chart:"),
+        st.Page(VIEWS / "interval.py", title="Key-frame interval", icon=":material/timeline:"),
+        st.Page(VIEWS / "efficiency.py", title="Efficiency", icon=":material/speed:"),
+        st.Page(VIEWS / "consistency.py", title="Video consistency", icon=":material/animation:"),
+    ],
+    "Paper": [st.Page(VIEWS / "reproduce.py", title="Reproduce", icon=":material/science:")],
+}
+
+st.set_page_config(page_title="MPVSS Studio", page_icon=":material/movie:", layout="wide")
+nav = st.navigation(PAGES)
+state.set_settings(sidebar.render())
+nav.run()

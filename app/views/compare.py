@@ -1,0 +1,65 @@
+"""Compare methods: synchronised overlays with a frame scrubber, the per-frame mIoU timeline (click a
+point to jump to its frame), distance to the key frame, H.264 and CSV export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import state
+from app.components import charts, frames
+from app.components.header import need_methods, page_header
+from app.selection import frame_from_selection
+from mpvss_core.schedules import FixedInterval
+
+s = page_header(
+    "Compare methods",
+    "Every method sees the same key frames (the segmenter's output); in between, each propagates them in "
+    "its own way. Scrub through the clip or click a point of the timeline.",
+)
+
+
+def _jump() -> None:
+    """on_select callback of the timeline: runs before the rerun, so the slider can still be moved."""
+    frame = frame_from_selection(st.session_state.get("timeline"), s.clip.num_frames)
+    if frame is not None:
+        st.session_state["frame"] = frame
+
+
+if need_methods(s):
+    preds = state.predictions(s, s.methods)
+    if preds:
+        n = s.clip.num_frames
+        if st.session_state.get("frame", 0) >= n:  # a shorter clip was loaded
+            st.session_state["frame"] = 0
+        index = st.slider("Frame", 0, n - 1, key="frame")
+        table = pd.concat([p.table for p in preds.values()], ignore_index=True)
+        here = table[table["frame"] == index]
+        key = FixedInterval(s.interval).key_of(index)
+        cols = st.columns(2 + min(len(preds), 4))
+        cols[0].metric(f"Key frame (K = {s.interval})", "this frame" if key == index else key)
+        cols[1].metric("Distance to key frame", index - key)
+        for col, (_, row) in zip(cols[2:], here.iterrows(), strict=False):
+            col.metric(f"mIoU {row['method']}", "-" if np.isnan(row["miou"]) else f"{row['miou']:.1f}")
+        frames.show_grid(frames.panels(s, preds, index))
+
+        st.subheader("Per-frame mIoU")
+        if s.scored:
+            keys = sorted(table.loc[table["is_key"] & (table["method"] != "per_frame"), "frame"].unique())
+            fig = charts.timeline(table, index, [int(k) for k in keys])
+            st.plotly_chart(fig, key="timeline", on_select=_jump, selection_mode="points")
+        else:
+            st.info("This clip has no ground truth in the model's label space: no per-frame scores.")
+
+        st.subheader("Export")
+        c1, c2 = st.columns(2)
+        csv = table.to_csv(index=False).encode()
+        c1.download_button("Per-frame numbers (CSV)", csv, f"{s.clip.name}_K{s.interval}.csv", "text/csv")
+        if c2.button("Render the side-by-side video (H.264)", key="render_video"):
+            key = (s.model_id, s.digest, s.interval, tuple(preds))
+            st.session_state["video"] = (key, frames.side_by_side_video(key, s, preds))
+        video = st.session_state.get("video")
+        if video and video[0] == (s.model_id, s.digest, s.interval, tuple(preds)):
+            c2.download_button("Download MP4", video[1], f"{s.clip.name}_K{s.interval}.mp4", "video/mp4")
+            st.video(video[1], format="video/mp4")

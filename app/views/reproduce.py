@@ -1,0 +1,5 @@
+"""Placeholder while building (replaced below)."""
+
+import streamlit as st
+
+st.title("reproduce")
