@@ -89,8 +89,13 @@ def _structure(model) -> str:
 
 def frame_gflops(model, size: tuple[int, int], frame: str) -> float:
     """GFLOPs (fvcore) of one "key" or "non_key" frame of `size` for `model` (cached)."""
-    parts = {"config": model.cfg.to_dict(), "structure": _structure(model), "size": list(size)}
-    parts.update(frame=frame, torch=torch.__version__)
+    if frame == "key":
+        # a key frame runs only the segmenter (+ semantic inference), so the method variants of one
+        # preset, which differ only in their flow module, share one count
+        parts = {"segmenter": model.cfg.to_dict()["segmenter"], "structure": _structure(model.segmenter)}
+    else:
+        parts = {"config": model.cfg.to_dict(), "structure": _structure(model)}
+    parts.update(size=list(size), frame=frame, torch=torch.__version__)
     return _cached(parts, lambda: count_flops(model, size, frame, convention="fvcore"))
 
 

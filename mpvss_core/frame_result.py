@@ -34,7 +34,16 @@ from torch import Tensor
 from .errors import InputError
 from .modeling.warp import resize_flow
 
-__all__ = ["DIAGNOSTICS", "FrameResult", "check_frame", "diagnostic_set", "to_image_tensor", "winner_flow"]
+__all__ = [
+    "DIAGNOSTICS",
+    "FrameResult",
+    "check_frame",
+    "diagnostic_set",
+    "mask_logits_to_frame",
+    "query_flows_to_frame",
+    "to_image_tensor",
+    "winner_flow",
+]
 
 DIAGNOSTICS: tuple[str, ...] = ("masks", "flows", "flow", "attention")
 
@@ -143,6 +152,28 @@ def winner_flow(
     full = resize_flow(flow[0], padded)[..., :height, :width]  # Qx2xHxW in frame pixels
     est = full.gather(0, winner[None, None].expand(1, 2, height, width))[0]
     return est.permute(1, 2, 0).float().cpu().numpy()
+
+
+def query_flows_to_frame(flows: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Flows on the 1/8 grid of the padded frame (Qx2xh8xw8 or 2xh8xw8, pixels of that grid), e.g. the
+    `fused_flow` / `query_flow` / `pixel_flow` diagnostics -> QxHxWx2 (or HxWx2) float32 in frame pixels.
+
+    The same resize + crop as `winner_flow`, for inspecting one query's flow at a time.
+    """
+    single = flows.ndim == 3
+    f = torch.from_numpy(np.asarray(flows, np.float32))[None] if single else torch.from_numpy(flows).float()
+    padded = (8 * f.shape[-2], 8 * f.shape[-1])
+    full = resize_flow(f, padded)[..., : size[0], : size[1]].permute(0, 2, 3, 1).contiguous().numpy()
+    return full[0] if single else full
+
+
+def mask_logits_to_frame(mask_logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Qxhxw mask logits (1/4 of the padded frame, the `mask_logits` diagnostic) -> QxHxW float32,
+    upsampled bilinearly and cropped as semantic inference does."""
+    m = torch.from_numpy(np.asarray(mask_logits, np.float32))[None]
+    padded = (4 * m.shape[-2], 4 * m.shape[-1])
+    m = F.interpolate(m, size=padded, mode="bilinear", align_corners=False)
+    return m[0, :, : size[0], : size[1]].contiguous().numpy()
 
 
 def attention_to_numpy(attention: list | None) -> list[dict[str, Any]] | None:
