@@ -1,0 +1,265 @@
+"""What every artifact shares: the run context, the artifact record, data and cached evaluations.
+
+    ctx = ReproContext(model="tiny", max_clips=1, max_frames=18)
+    plan = Plan(ctx, [("query_flow", 5), ("copy", 5)])      # evaluations, with progress and skips
+    result = plan.results[("query_flow", 5)]                  # EvalResult, or None when skipped
+
+Evaluations go through `mpvss_core.eval_runner.run_evaluation`, so they are stored by content: the
+artifacts that need the same (method, K) share one evaluation, and a repeat run reads them back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from mpvss_core.data.clip import Clip
+from mpvss_core.eval_data import ClipEntry, DataSet, resolve_data
+from mpvss_core.eval_runner import run_evaluation
+from mpvss_core.results import EvalResult
+from mpvss_core.schedules import ScheduleSpec
+from mpvss_core.zoo import MethodUnavailableError, available_methods, resolve_spec
+
+__all__ = [
+    "Artifact",
+    "K_DEFAULT",
+    "Plan",
+    "ReproContext",
+    "context_data",
+    "fmt",
+    "is_random",
+    "setting_of",
+]
+
+K_DEFAULT = 5  # the paper's key-frame interval (method notes 1.1)
+# Loaded clips are kept in memory for the next evaluation only when the data set is this small: a
+# full split would hold hundreds of MB (frames plus the renderer's buffers for exact flow).
+_CACHE_CLIPS_UP_TO = 2
+
+
+@dataclass
+class ReproContext:
+    """How to regenerate an artifact.
+
+    Attributes:
+        model: `--model` spec ("default" = shipped bundle, "tiny" = random weights, a folder).
+        data: `--data` spec (`mpvss_core.eval_data.resolve_data`).
+        max_clips: only the first N clips.
+        max_frames: only the first N frames of each clip (mVC_8/16 need clips of more than 16 frames).
+        device: torch device of the evaluations.
+        use_cache: read stored evaluations back (False recomputes them).
+        progress: called as progress(fraction 0..1, message); may raise to cancel the run.
+    """
+
+    model: str = "default"
+    data: str = "synthetic:val"
+    max_clips: int | None = None
+    max_frames: int | None = None
+    device: str = "cpu"
+    use_cache: bool = True
+    progress: Callable[[float, str], None] | None = None
+
+    def report(self, fraction: float, message: str) -> None:
+        if self.progress is not None:
+            self.progress(float(min(max(fraction, 0.0), 1.0)), message)
+
+
+@dataclass
+class Artifact:
+    """One regenerated table or figure of the paper.
+
+    Attributes:
+        name: module name ("table_1", ...).
+        title: what the paper calls it.
+        tables: tidy frames; the first is the headline (ours next to the paper's numbers).
+        figures: plotly figures.
+        setting: data, resolution, K, device, model, clips/frames, random weights, ...
+        findings: sentences saying where ours agrees or differs in direction from the paper.
+    """
+
+    name: str
+    title: str
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, go.Figure]
+    setting: dict[str, Any]
+    findings: list[str] = field(default_factory=list)
+
+    @property
+    def headline(self) -> pd.DataFrame:
+        return next(iter(self.tables.values()))
+
+
+_DATA: dict[tuple, DataSet] = {}
+
+
+def _truncate(clip: Clip, n: int) -> Clip:
+    """First n frames of a clip (exact flow stays valid: it is indexed by frame)."""
+    if clip.num_frames <= n:
+        return clip
+    labels = clip.labels[:n] if clip.labels is not None else None
+    return dataclasses.replace(clip, frames=clip.frames[:n], labels=labels, labelled=clip.labelled[:n])
+
+
+def _loader(entry: ClipEntry, max_frames: int | None, keep: bool) -> Callable[[], Clip]:
+    held: list[Clip] = []
+
+    def load() -> Clip:
+        if held:
+            return held[0]
+        clip = entry.load()
+        clip = _truncate(clip, max_frames) if max_frames else clip
+        if keep:
+            held.append(clip)
+        return clip
+
+    return load
+
+
+def context_data(ctx: ReproContext) -> DataSet:
+    """The clips of `ctx` (first max_clips, first max_frames frames), resolved once per process."""
+    if ctx.max_frames is not None and ctx.max_frames < 2:
+        from mpvss_core.errors import InputError
+
+        raise InputError(
+            f"--max-frames must be >= 2 (a key frame and a propagated one), got {ctx.max_frames}"
+        )
+    key = (ctx.data, ctx.max_clips, ctx.max_frames)
+    if key not in _DATA:
+        base = resolve_data(ctx.data, max_clips=ctx.max_clips)
+        keep = len(base) <= _CACHE_CLIPS_UP_TO
+        n = ctx.max_frames
+        entries = [
+            ClipEntry(e.name, _loader(e, n, keep), e.identity + (f":first{n}" if n else ""), e.origin)
+            for e in base.entries
+        ]
+        spec = base.spec + (f" (first {n} frames)" if n else "")
+        _DATA[key] = DataSet(spec, entries, list(base.notes))
+    return _DATA[key]
+
+
+def is_random(model: str) -> bool:
+    """True when `model` names a preset with random weights (its scores mean nothing)."""
+    return resolve_spec(model).kind == "random"
+
+
+class Plan:
+    """Run a list of (method, K) evaluations for `ctx`, reporting progress; unavailable ones are skipped.
+
+    Attributes:
+        results: {(method, K): EvalResult or None}.
+        skipped: {method: reason} for methods the model has no weights for.
+    """
+
+    def __init__(
+        self, ctx: ReproContext, wanted: Sequence[tuple[str, int]], start: float = 0.0, stop: float = 1.0
+    ) -> None:
+        self.ctx = ctx
+        self.results: dict[tuple[str, int], EvalResult | None] = {}
+        self.skipped: dict[str, str] = {}
+        have = set(available_methods(ctx.model))
+        data = context_data(ctx)
+        todo = list(dict.fromkeys(wanted))
+        for i, (method, k) in enumerate(todo):
+            ctx.report(start + (stop - start) * i / len(todo), f"{method} K={k}")
+            if method not in have and not (method == "stages_3" and "query_flow" in have):
+                self.skipped[method] = f"model {ctx.model!r} has no trained weights for {method}"
+                self.results[(method, k)] = None
+                continue
+            try:
+                self.results[(method, k)] = run_evaluation(
+                    ctx.model, data, method, ScheduleSpec(k), device=ctx.device, use_cache=ctx.use_cache
+                )
+            except MethodUnavailableError as exc:
+                self.skipped[method] = str(exc)
+                self.results[(method, k)] = None
+        ctx.report(stop, "evaluations done")
+
+    def value(self, method: str, k: int, metric: str) -> float:
+        """A summary number (NaN when skipped or not applicable)."""
+        r = self.results.get((method, k))
+        v = None if r is None else r.summary.get(metric)
+        return float(v) if isinstance(v, (int, float)) and v is not None else float("nan")
+
+    def any_result(self) -> EvalResult | None:
+        return next((r for r in self.results.values() if r is not None), None)
+
+    def skip_findings(self) -> list[str]:
+        return [f"{m} skipped: {why}." for m, why in self.skipped.items()]
+
+
+def setting_of(ctx: ReproContext, plan: Plan | None = None, **extra: Any) -> dict[str, Any]:
+    """The setting an artifact states: data, resolution, K, device, model, clips and frames, weights."""
+    setting: dict[str, Any] = {
+        "model": ctx.model,
+        "random_weights": is_random(ctx.model),
+        "data": ctx.data,
+        "max_clips": ctx.max_clips,
+        "max_frames": ctx.max_frames,
+        "device": ctx.device,
+    }
+    r = plan.any_result() if plan is not None else None
+    if r is not None:
+        s = r.summary
+        size = s.get("frame_size")
+        setting.update(
+            resolution=f"{size[0]}x{size[1]}" if size else None,
+            clips=s.get("num_clips"),
+            frames=s.get("num_frames"),
+            device=s.get("device", ctx.device),
+        )
+    if plan is not None and plan.skipped:
+        setting["skipped_methods"] = sorted(plan.skipped)
+    setting.update(extra)
+    return setting
+
+
+def weights_finding(ctx: ReproContext) -> list[str]:
+    if is_random(ctx.model):
+        return [
+            f"Model {ctx.model!r} has random weights: our scores are meaningless and any agreement "
+            "with the paper's direction is chance (costs and shapes are real)."
+        ]
+    return []
+
+
+def fmt(x: float, digits: int = 1) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def direction(a: float, b: float, tol: float = 0.0) -> int:
+    """+1 if a > b, -1 if a < b, 0 if within tol or not comparable."""
+    if not (np.isfinite(a) and np.isfinite(b)) or abs(a - b) <= tol:
+        return 0
+    return 1 if a > b else -1
+
+
+def versus(
+    what: str, ours: tuple[float, float], names: tuple[str, str], paper_direction: int, paper_text: str
+) -> str:
+    """Sentence on whether ours puts `names[0]` above or below `names[1]` as the paper does.
+
+    Args:
+        ours: our two numbers.
+        paper_direction: +1 (paper has names[0] above), -1 (below) or 0 (level).
+        paper_text: the paper's side, e.g. "(39.9 vs 39.4)" or "(stated in the text)".
+    """
+    rel = {1: "above", -1: "below", 0: "level with"}
+    if not (np.isfinite(ours[0]) and np.isfinite(ours[1])):
+        return f"{what}: not measured (a method was skipped or the metric does not apply)."
+    d_ours = direction(*ours)
+    verdict = "agrees with" if d_ours == paper_direction else "differs from"
+    return (
+        f"{what}: ours has {names[0]} {rel[d_ours]} {names[1]} ({fmt(ours[0], 2)} vs {fmt(ours[1], 2)}), "
+        f"the paper {rel[paper_direction]} {paper_text}: {verdict} the paper."
+    )
+
+
+def compare(what: str, ours: tuple[float, float], paper: tuple[float, float], names: tuple[str, str]) -> str:
+    """`versus` with the paper's two numbers."""
+    return versus(what, ours, names, direction(*paper), f"({fmt(paper[0])} vs {fmt(paper[1])})")

@@ -1,0 +1,118 @@
+"""Figure D: the same frames segmented by uni-directional optical flow, bi-directional optical flow and
+query-based flow, beside the ground truth, with each frame's mIoU.
+
+Frames: the non-key frames at distance K-1 of the first clip (`images.chosen_frames`), where the
+methods differ most; bi-directional flow fuses the next key frame there when the clip has one.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mpvss_core.metrics import frame_miou
+from mpvss_core.predictor import VideoPredictor
+from mpvss_core.viz import colorize_labels, overlay_labels
+from mpvss_core.zoo import available_methods
+
+from .common import K_DEFAULT, Artifact, ReproContext, context_data, fmt, setting_of, versus, weights_finding
+from .images import chosen_frames, image_grid, shrink
+from .paper_reference import CLAIMS, SOURCES, reference
+
+TITLE = "Figure D: uni- vs bi-directional optical flow vs query-based flow"
+METHODS = {
+    "optical_flow": "(a) uni-directional OF",
+    "bi_optical_flow": "(b) bi-directional OF",
+    "query_flow": "(c) query-based flow",
+}
+
+
+def compute(ctx: ReproContext) -> Artifact:
+    """Label maps of the three methods on the chosen frames, and their per-frame mIoU."""
+    clip = context_data(ctx).entries[0].load()
+    frames = chosen_frames(clip.num_frames, K_DEFAULT)
+    have = set(available_methods(ctx.model))
+    methods = [m for m in METHODS if m in have]
+    # bi-directional needs the next key frame, so it may run past the last chosen frame
+    stop = min(clip.num_frames, max(frames) + K_DEFAULT + 1)
+    labels: dict[str, dict[int, object]] = {}
+    for i, m in enumerate(methods):
+        ctx.report(i / len(methods), f"propagating {m}")
+        predictor = VideoPredictor(m, model=ctx.model, device=ctx.device)
+        labels[m] = {
+            r.index: r for r in predictor.propagate(clip, K_DEFAULT, max_frames=stop) if r.index in frames
+        }
+
+    rows, titles, table_rows = [], [], []
+    rows.append([shrink(clip.frames[f]) for f in frames])
+    titles.append("input frame")
+    if clip.labels is not None:
+        rows.append([shrink(colorize_labels(clip.labels[f], clip.palette), nearest=True) for f in frames])
+        titles.append("ground truth")
+    for m in methods:
+        rows.append(
+            [
+                shrink(overlay_labels(clip.frames[f], labels[m][f].labels, clip.palette, alpha=0.6))
+                for f in frames
+            ]
+        )
+        titles.append(METHODS[m])
+        for f in frames:
+            r = labels[m][f]
+            table_rows.append(
+                {
+                    "method": m,
+                    "frame": f,
+                    "key_frame": r.key_index,
+                    "next_key_frame": r.next_key_index if r.next_key_index is not None else -1,
+                    "ours_frame_miou": 100 * frame_miou(r.labels, clip.labels[f], clip.num_classes)
+                    if clip.labels is not None
+                    else float("nan"),
+                }
+            )
+    table = pd.DataFrame(
+        table_rows, columns=["method", "frame", "key_frame", "next_key_frame", "ours_frame_miou"]
+    )
+    table["paper_claim"] = CLAIMS["figure_d"]
+    table["paper_source"] = SOURCES["figure_d"]
+    cols = [f"frame {f} (key {f - f % K_DEFAULT})" for f in frames]
+    fig = image_grid(rows, titles, cols, TITLE)
+
+    findings = weights_finding(ctx)
+    for m in METHODS:
+        if m not in have:
+            findings.append(f"{m} skipped: model {ctx.model!r} has no trained weights for it.")
+    mean = table.groupby("method")["ours_frame_miou"].mean()
+    for other in ("optical_flow", "bi_optical_flow"):
+        if "query_flow" in mean and other in mean:
+            findings.append(
+                versus(
+                    f"Mean mIoU of the shown frames, query-based flow vs {other}",
+                    (mean["query_flow"], mean[other]),
+                    ("query_flow", other),
+                    1,
+                    "(shown qualitatively in Figure D)",
+                )
+            )
+    if "bi_optical_flow" in labels:
+        fused = int((table.loc[table["method"] == "bi_optical_flow", "next_key_frame"] >= 0).sum())
+        findings.append(
+            f"Bi-directional OF fused a next key frame on {fused} of {len(frames)} shown frames "
+            f"(mean shown-frame mIoU {fmt(mean.get('bi_optical_flow', float('nan')), 2)})."
+        )
+    setting = setting_of(
+        ctx,
+        None,
+        K=K_DEFAULT,
+        clip=clip.name,
+        frames_shown=frames,
+        resolution=f"{clip.size[0]}x{clip.size[1]}",
+    )
+    ctx.report(1.0, "done")
+    return Artifact(
+        "figure_d",
+        TITLE,
+        {"frames": table, "paper": reference("figure_d")},
+        {"comparison": fig},
+        setting,
+        findings,
+    )
