@@ -7,51 +7,42 @@
 Every artifact returns tidy pandas frames (ours beside the paper's numbers, `analysis.paper_reference`)
 and plotly figures; `analysis.store` writes and reads them (CSV, HTML, PNG, JSON), `analysis.cli` is
 `mpvss reproduce`. No Streamlit here: the app imports this package.
+
+`ARTIFACTS` and `TITLES` are plain dicts built on first access (PEP 562 `__getattr__`): the analyses
+import torch and the engine (seconds), and the `mpvss` command line imports this package to build its
+parser for every command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import Any
 
-from . import (
-    figure_a,
-    figure_b,
-    figure_c,
-    figure_d,
-    table_1,
-    table_2,
-    table_3,
-    table_4,
-    table_5,
-    video_consistency,
-)
-from .common import Artifact, ReproContext
-
-__all__ = ["ARTIFACTS", "TITLES", "Artifact", "ReproContext"]
+__all__ = ["ARTIFACTS", "NAMES", "TITLES", "Artifact", "ReproContext"]
 
 # In the paper's order (supplementary A-E, then the main paper's consistency table)
-ARTIFACTS: dict[str, Callable[[ReproContext], Artifact]] = {
-    "table_1": table_1.compute,
-    "figure_a": figure_a.compute,
-    "figure_b": figure_b.compute,
-    "table_2": table_2.compute,
-    "figure_c": figure_c.compute,
-    "table_3": table_3.compute,
-    "table_4": table_4.compute,
-    "table_5": table_5.compute,
-    "figure_d": figure_d.compute,
-    "video_consistency": video_consistency.compute,
-}
+NAMES: tuple[str, ...] = (
+    "table_1",
+    "figure_a",
+    "figure_b",
+    "table_2",
+    "figure_c",
+    "table_3",
+    "table_4",
+    "table_5",
+    "figure_d",
+    "video_consistency",
+)
 
-TITLES: dict[str, str] = {
-    "table_1": table_1.TITLE,
-    "figure_a": figure_a.TITLE,
-    "figure_b": figure_b.TITLE,
-    "table_2": table_2.TITLE,
-    "figure_c": figure_c.TITLE,
-    "table_3": table_3.TITLE,
-    "table_4": table_4.TITLE,
-    "table_5": table_5.TITLE,
-    "figure_d": figure_d.TITLE,
-    "video_consistency": video_consistency.TITLE,
-}
+
+def __getattr__(name: str) -> Any:
+    if name in ("ARTIFACTS", "TITLES"):
+        modules = {n: importlib.import_module(f"{__name__}.{n}") for n in NAMES}
+        globals()["ARTIFACTS"] = {n: m.compute for n, m in modules.items()}
+        globals()["TITLES"] = {n: m.TITLE for n, m in modules.items()}
+        return globals()[name]
+    if name in ("Artifact", "ReproContext"):
+        from . import common
+
+        return getattr(common, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

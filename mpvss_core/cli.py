@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_engine.register(sub)
     cli_train.register(sub)
+    # `mpvss reproduce` (the paper's artifacts) lives in the analysis package, which sits above
+    # mpvss_core; imported here, not at module level, and light until a reproduction actually runs
+    from analysis import cli as analysis_cli
+
+    analysis_cli.register(sub)
     return p
 
 
