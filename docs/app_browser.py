@@ -1,0 +1,117 @@
+"""Drive the running app in Debian Chromium with Playwright: start `streamlit run`, open every page,
+wait until it has rendered, report errors and save screenshots. Used by `tests/test_app_browser.py`
+and by `python docs/screenshots.py` (the README's pictures).
+
+Never runs `playwright install`: it uses the system browser at /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+# url path of each page (st.Page derives it from the file name) -> short name of the screenshot
+PAGES = {
+    "": "compare",
+    "flow": "flow",
+    "attention": "attention",
+    "per_category": "per_category",
+    "interval": "interval",
+    "efficiency": "efficiency",
+    "consistency": "consistency",
+    "reproduce": "reproduce",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def app_server(env: dict[str, str] | None = None, timeout: float = 90.0) -> Iterator[str]:
+    """Run the app on a free localhost port; yields its URL and stops it afterwards."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app" / "streamlit_app.py"),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited: {proc.stdout.read().decode(errors='replace')[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("streamlit did not start listening in time")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_rendered(page, timeout_ms: int) -> None:
+    """Wait until the page's script run has finished (the status widget shows no running state)."""
+    page.wait_for_selector('[data-testid="stMain"]', timeout=timeout_ms)
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline:
+        running = page.query_selector('[data-testid="stStatusWidget"]')
+        if running is None or not running.is_visible():
+            page.wait_for_timeout(800)  # let charts draw; re-check the run did not restart
+            again = page.query_selector('[data-testid="stStatusWidget"]')
+            if again is None or not again.is_visible():
+                return
+        page.wait_for_timeout(500)
+    raise TimeoutError("the page kept running")
+
+
+def visit_pages(url: str, out: Path, size=(1400, 1000), timeout_ms: int = 240_000, prefix: str = "app_"):
+    """Open every page, wait for it, screenshot it (full page); returns {name: [error texts]}."""
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, list[str]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+        for path, name in PAGES.items():
+            page.goto(f"{url}/{path}", wait_until="domcontentloaded")
+            wait_rendered(page, timeout_ms)
+            errors = [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
+            errors += [e.inner_text() for e in page.query_selector_all('[data-testid="stAlertContentError"]')]
+            problems[name] = errors
+            page.screenshot(path=str(out / f"{prefix}{name}.png"), full_page=True)
+        browser.close()
+    return problems

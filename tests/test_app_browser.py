@@ -1,0 +1,38 @@
+"""The app in a real browser: `streamlit run` + Debian Chromium driven by Playwright (tiny model, small
+clip). Every page must render without an exception or error element; screenshots go to a tmp dir."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "docs"))
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+if shutil.which("streamlit") is None and pytest.importorskip("streamlit") is None:
+    pytest.skip("streamlit is not installed", allow_module_level=True)
+
+from app_browser import PAGES, app_server, visit_pages  # noqa: E402
+
+
+def test_every_page_renders_in_chromium(tmp_path) -> None:
+    env = {
+        "MPVSS_APP_TEST": "1",
+        "MPVSS_APP_DATA": str(tmp_path / "data"),
+        "MPVSS_RESULTS": str(tmp_path / "res"),
+    }
+    with app_server(env) as url:
+        problems = visit_pages(url, tmp_path / "shots", size=(1200, 900), timeout_ms=180_000)
+    assert set(problems) == set(PAGES.values())
+    assert not any(problems.values()), problems
+    for name in problems:
+        shot = tmp_path / "shots" / f"app_{name}.png"
+        assert shot.is_file() and shot.stat().st_size > 10_000, name  # a rendered page, not a blank one
