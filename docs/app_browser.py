@@ -97,8 +97,18 @@ def wait_rendered(page, timeout_ms: int) -> None:
     raise TimeoutError("the page kept running")
 
 
-def visit_pages(url: str, out: Path, size=(1400, 1000), timeout_ms: int = 240_000, prefix: str = "app_"):
-    """Open every page, wait for it, screenshot it (full page); returns {name: [error texts]}."""
+def visit_pages(
+    url: str,
+    out: Path,
+    size=(1400, 1000),
+    timeout_ms: int = 240_000,
+    prefix: str = "app_",
+    clicks: dict[str, str] | None = None,
+):
+    """Open every page, wait for it, screenshot it (full page); returns {name: [error texts]}.
+
+    `clicks` maps a page name to the label of a button pressed (and waited for) before the screenshot.
+    """
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -109,9 +119,18 @@ def visit_pages(url: str, out: Path, size=(1400, 1000), timeout_ms: int = 240_00
         for path, name in PAGES.items():
             page.goto(f"{url}/{path}", wait_until="domcontentloaded")
             wait_rendered(page, timeout_ms)
+            if clicks and name in clicks:
+                page.get_by_role("button", name=clicks[name]).click()
+                page.wait_for_timeout(1500)
+                wait_rendered(page, timeout_ms)
+            # the main area scrolls inside the window: grow the window to the content for a full picture
+            height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+            page.set_viewport_size({"width": size[0], "height": max(size[1], int(height) + 20)})
+            page.wait_for_timeout(1500)
             errors = [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
             errors += [e.inner_text() for e in page.query_selector_all('[data-testid="stAlertContentError"]')]
             problems[name] = errors
             page.screenshot(path=str(out / f"{prefix}{name}.png"), full_page=True)
+            page.set_viewport_size({"width": size[0], "height": size[1]})
         browser.close()
     return problems

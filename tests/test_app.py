@@ -83,7 +83,7 @@ def test_interval_and_methods_change_the_numbers() -> None:
     at.slider(key="interval").set_value(2).run()
     _ok(at)
     after = _metrics(at)
-    assert after["Distance to key frame"] == "0" and after["Key frame (K = 2)"] == "this frame"
+    assert after["Distance to key frame"] == "0" and after["Key frame (K = 2)"] == "2"
     shown = {k for k in _metrics(at) if k.startswith("mIoU")}
     at.multiselect(key="methods").set_value(["copy", "query_learned"]).run()
     _ok(at)

@@ -38,7 +38,7 @@ if need_methods(s):
         here = table[table["frame"] == index]
         key = FixedInterval(s.interval).key_of(index)
         cols = st.columns(2 + min(len(preds), 4))
-        cols[0].metric(f"Key frame (K = {s.interval})", "this frame" if key == index else key)
+        cols[0].metric(f"Key frame (K = {s.interval})", key)
         cols[1].metric("Distance to key frame", index - key)
         for col, (_, row) in zip(cols[2:], here.iterrows(), strict=False):
             col.metric(f"mIoU {row['method']}", "-" if np.isnan(row["miou"]) else f"{row['miou']:.1f}")

@@ -36,15 +36,19 @@ else:
     r = state.frame_diagnostics(s, name, index)
     ff = flow_panels.frame_flows(s, r)
     auto = flow_panels.clip_scale(s.digest, s.interval, s) or flow_panels.flow_scale(list(ff.maps.values()))
-    scale = st.number_input(
+    left, right = st.columns([4, 1])
+    scale = left.number_input(
         "Colour scale: flow magnitude (px) at full saturation, fixed for the clip",
         min_value=0.1,
         value=round(float(auto), 1),
         step=0.5,
     )
-    st.caption(f"Frame {index}, propagated {index - r.key_index} frames from key frame {r.key_index}.")
+    left.caption(
+        f"Frame {index}, propagated {index - r.key_index} frames from key frame {r.key_index}. "
+        "EPE: end-point error against the exact flow at its valid pixels."
+    )
+    right.image(colour_wheel_legend(120, scale), caption="hue = direction, saturation = magnitude", width=120)
     images = flow_panels.flow_images(ff, scale)
-    images.append((colour_wheel_legend(160, scale), "direction = hue, magnitude = saturation"))
     show_grid(images, columns=3)
 
     st.subheader("One query")
