@@ -50,7 +50,11 @@ def write_pngs(figures: dict, folder: Path) -> list[Path]:
         os.environ["BROWSER_PATH"] = str(CHROMIUM)  # kaleido 1.x looks for Chrome; Debian ships chromium
     paths = [folder / f"{name}.png" for name in figures]
     try:
-        pio.write_images(list(figures.values()), paths)
+        figs = list(figures.values())
+        # kaleido's write_images ignores the layout's size (700x500 default): image grids need theirs
+        pio.write_images(
+            figs, paths, width=[f.layout.width for f in figs], height=[f.layout.height for f in figs]
+        )
     except Exception as exc:  # no kaleido, no browser, a renderer crash: PNGs are optional
         print(
             f"note: PNG export skipped ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})",

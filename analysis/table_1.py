@@ -64,10 +64,10 @@ def compute(ctx: ReproContext) -> Artifact:
     )
     if all(np.isfinite(ours[s]) for s in (2, 3, 4)):
         up, down = ours[3] > ours[2], ours[4] < ours[3]
-        verdict = "agrees" if up and down else "differs"
+        verdict = "agrees with" if up and down else "differs from"
         findings.append(
             f"From S=2 to S=3 ours {'rises' if up else 'does not rise'} and from S=3 to S=4 it "
-            f"{'drops' if down else 'does not drop'}: {verdict} with the paper's rise-then-drop."
+            f"{'drops' if down else 'does not drop'}: {verdict} the paper's rise-then-drop."
         )
     setting = setting_of(ctx, plan, K=K_DEFAULT, paper_backbone=REFERENCE_BACKBONE)
     return Artifact(
