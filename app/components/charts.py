@@ -10,6 +10,12 @@ import plotly.graph_objects as go
 HEIGHT = 360
 
 
+def method_colours(methods) -> dict[str, str]:
+    """One colour per method, the same in every chart of a page (px would recolour per trace order)."""
+    palette = px.colors.qualitative.Plotly
+    return {m: palette[i % len(palette)] for i, m in enumerate(sorted(set(methods)))}
+
+
 def timeline(table: pd.DataFrame, frame: int, key_frames: list[int]) -> go.Figure:
     """Per-frame mIoU of each method (markers are clickable), key frames shaded, the current frame a line."""
     fig = px.line(
@@ -93,6 +99,7 @@ def confusion(matrix: np.ndarray, names: list[str], method: str) -> go.Figure:
 def miou_vs_k(table: pd.DataFrame) -> go.Figure:
     fig = px.line(
         table,
+        color_discrete_map=method_colours(table["method"]),
         x="K",
         y="miou",
         color="method",
@@ -108,7 +115,14 @@ def tradeoff(table: pd.DataFrame, x: str, title: str) -> go.Figure:
     """mIoU against a cost column (GFLOPs per frame or FPS), one point per (method, K)."""
     data = table.dropna(subset=[x, "miou"])
     fig = px.scatter(
-        data, x=x, y="miou", color="method", text="K", height=HEIGHT, labels={"miou": "mIoU (%)", x: title}
+        data,
+        color_discrete_map=method_colours(table["method"]),
+        x=x,
+        y="miou",
+        color="method",
+        text="K",
+        height=HEIGHT,
+        labels={"miou": "mIoU (%)", x: title},
     )
     fig.update_traces(textposition="top center", marker_size=10)
     fig.update_layout(margin=dict(t=20, b=40, l=50, r=10), legend_title_text="")
