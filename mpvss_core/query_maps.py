@@ -15,42 +15,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import pandas as pd
 
+from .frame_result import mask_logits_to_frame, query_flows_to_frame
+
 __all__ = ["grid_flow_to_frame", "query_mask_probs", "query_table", "winner_queries"]
-
-
-def _resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of Nxhxw float maps to NxHxW (cv2 uses half-pixel centres, as align_corners=False)."""
-    h, w = size
-    return np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in maps.astype(np.float32)])
 
 
 def grid_flow_to_frame(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A flow on the 1/8 grid of the padded frame (2xh8xw8, grid pixels) -> HxWx2 in frame pixels.
 
-    The grid covers the frame padded to (8*h8, 8*w8); the flow is resized bilinearly to that padded
-    size, its values scaled by the grid step (8), and the padding cropped away.
-
-    Args:
-        flow: 2xh8xw8 float (dx, dy) in pixels of the grid.
-        size: (H, W) of the frame.
-    Returns:
-        HxWx2 float32 (dx, dy) in frame pixels.
+    Thin wrapper of `frame_result.query_flows_to_frame` (the resize + crop of `winner_flow`) that also
+    checks the grid covers the frame.
     """
     flow = np.asarray(flow, np.float32)
     if flow.ndim != 3 or flow.shape[0] != 2:
         raise ValueError(f"flow must be 2xhxw, got shape {flow.shape}")
-    h8, w8 = flow.shape[1:]
-    padded = (8 * h8, 8 * w8)
+    padded = (8 * flow.shape[1], 8 * flow.shape[2])
     if padded[0] < size[0] or padded[1] < size[1]:
-        raise ValueError(f"a {h8}x{w8} grid covers {padded}, smaller than the frame {size}")
-    full = _resize(flow, padded)
-    full[0] *= padded[1] / w8
-    full[1] *= padded[0] / h8
-    return np.ascontiguousarray(full[:, : size[0], : size[1]].transpose(1, 2, 0))
+        raise ValueError(
+            f"a {flow.shape[1]}x{flow.shape[2]} grid covers {padded}, smaller than the frame {size}"
+        )
+    return query_flows_to_frame(flow, size)
 
 
 def query_mask_probs(mask_logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -58,9 +45,7 @@ def query_mask_probs(mask_logits: np.ndarray, size: tuple[int, int]) -> np.ndarr
     logits = np.asarray(mask_logits, np.float32)
     if logits.ndim != 3:
         raise ValueError(f"mask_logits must be Qxhxw, got shape {logits.shape}")
-    padded = (4 * logits.shape[1], 4 * logits.shape[2])
-    full = _resize(logits, padded)[:, : size[0], : size[1]]
-    return 1.0 / (1.0 + np.exp(-full))
+    return 1.0 / (1.0 + np.exp(-mask_logits_to_frame(logits, size)))
 
 
 def winner_queries(mask_logits: np.ndarray, class_probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
