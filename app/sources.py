@@ -38,7 +38,8 @@ UPLOAD_LIMITS = ReaderLimits(
     max_frames=60, max_side=640, max_file_bytes=100 * MiB, max_zip_files=2000, max_extracted_bytes=1024 * MiB
 )
 UPLOAD_EXTS = frozenset({*VIDEO_EXTS, ".zip"})
-# Display order of the methods (the paper's order: baselines, then the learned flows).
+# Display order of the methods (the paper's order: baselines, then the learned flows). stages_3 is not
+# listed: it is query_flow (S = 3), and listing it would show the same model twice.
 METHOD_ORDER = (
     "per_frame",
     "copy",
@@ -50,7 +51,6 @@ METHOD_ORDER = (
     "query_flow_noinit",
     "stages_1",
     "stages_2",
-    "stages_3",
     "stages_4",
 )
 DEMO_METHODS = ("per_frame", "copy", "optical_flow", "query_flow")
@@ -120,6 +120,7 @@ def methods_of(spec: str) -> list[str]:
     """Methods the model can run, in display order (a local HF Mask2Former has no flow module)."""
     check_model_spec(spec)
     names = list(SEGMENTER_ONLY_METHODS) if is_hf_mask2former_dir(spec) else available_methods(spec)
+    names = [m for m in names if m != "stages_3"]  # the same model as query_flow
     return [m for m in METHOD_ORDER if m in names] + sorted(set(names) - set(METHOD_ORDER))
 
 
