@@ -37,14 +37,12 @@ from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.modeling.segmenter import KeyFrameSegmenter
 from mpvss_core.train.common import (
     DataConfig,
-    command_line,
-    device_name,
     open_datasets,
     pad_labels,
     set_threads,
 )
 from mpvss_core.train.distributed import cleanup_distributed, setup_distributed, wrap_ddp
-from mpvss_core.train.loop import LoopConfig, OptimConfig, TrainLoop, build_optimizer, settings_dict
+from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, fit_stage
 from mpvss_core.train.validate import load_val_clips, propagation_miou
 
 __all__ = ["FlowStep", "FlowTrainConfig", "build_stage1_model", "pseudo_labels", "train_flow"]
@@ -184,29 +182,19 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
                 miou = propagation_miou(model, val_clips, dist_info.device, cfg.val_interval)
                 return {"val_miou": miou}
 
-        settings = settings_dict(
-            stage="flow",
-            config=cfg,
-            command=command_line(),
-            model_name=model.cfg.name,
-            device=device_name(dist_info.device),
-            world_size=dist_info.world_size,
-        )
-        loop = TrainLoop(cfg.loop, cfg.optim, model, optimizer, step_fn, validate_fn, dist_info, settings)
-        summary = loop.fit()
-        summary.update(
-            stage="flow",
+        return fit_stage(
+            "flow",
+            cfg,
+            model,
+            optimizer,
+            step_fn,
+            validate_fn,
+            dist_info,
+            t_start,
+            settings_extra={"model_name": model.cfg.name},
             method=cfg.method,
             labels=cfg.labels,
             segmenter=str(cfg.segmenter),
-            command=command_line(),
-            device=device_name(dist_info.device),
-            world_size=dist_info.world_size,
-            rank=dist_info.rank,
-            wall_minutes=round((time.perf_counter() - t_start) / 60.0, 2),
-            out_dir=str(Path(cfg.loop.out_dir)),
-            model=model,
         )
-        return summary
     finally:
         cleanup_distributed(dist_info)

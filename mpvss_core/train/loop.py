@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from mpvss_core.modeling.mpvss import MPVSS
+from mpvss_core.train.common import command_line, device_name
 from mpvss_core.train.data import step_rng
 from mpvss_core.train.distributed import DistInfo, all_reduce_max, barrier
 from mpvss_core.train.state import LoopState, has_checkpoint, load_run_checkpoint, save_run_checkpoint
@@ -297,6 +298,43 @@ class TrainLoop:
         for key in ("loss_cross_entropy", "loss_mask", "loss_dice"):
             row[key] = round(sum(w[1].get(key, 0.0) for w in window) / n, 4)
         return row
+
+
+def fit_stage(
+    stage: str,
+    config: Any,
+    model: MPVSS,
+    optimizer: torch.optim.Optimizer,
+    step_fn: Callable,
+    validate_fn: Callable[[], dict[str, float]] | None,
+    dist_info: DistInfo,
+    t_start: float,
+    settings_extra: dict[str, Any] | None = None,
+    **summary_extra: Any,
+) -> dict[str, Any]:
+    """Run one stage's TrainLoop; its summary carries the provenance both stages record (Table IV).
+
+    `config` is the stage's train config (with `.loop` and `.optim`); `t_start` the perf_counter time
+    the stage began, so wall time includes data loading.
+    """
+    prov = {
+        "command": command_line(),
+        "device": device_name(dist_info.device),
+        "world_size": dist_info.world_size,
+    }
+    settings = settings_dict(stage=stage, config=config, **prov, **(settings_extra or {}))
+    loop = TrainLoop(config.loop, config.optim, model, optimizer, step_fn, validate_fn, dist_info, settings)
+    summary = loop.fit()
+    summary.update(
+        stage=stage,
+        **summary_extra,
+        **prov,
+        rank=dist_info.rank,
+        wall_minutes=round((time.perf_counter() - t_start) / 60.0, 2),
+        out_dir=str(Path(config.loop.out_dir)),
+        model=model,
+    )
+    return summary
 
 
 def settings_dict(**configs: Any) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,14 +25,12 @@ from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.modeling.segmenter import KeyFrameSegmenter
 from mpvss_core.train.common import (
     DataConfig,
-    command_line,
-    device_name,
     open_datasets,
     pad_labels,
     set_threads,
 )
 from mpvss_core.train.distributed import cleanup_distributed, setup_distributed, wrap_ddp
-from mpvss_core.train.loop import LoopConfig, OptimConfig, TrainLoop, build_optimizer, settings_dict
+from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, fit_stage
 from mpvss_core.train.validate import load_val_clips, per_frame_miou
 
 __all__ = ["BACKBONE_PREFIX", "SegmenterStep", "SegmenterTrainConfig", "train_segmenter"]
@@ -106,25 +103,6 @@ def train_segmenter(cfg: SegmenterTrainConfig) -> dict[str, Any]:
             def validate_fn() -> dict[str, float]:
                 return {"val_miou": per_frame_miou(model, val_clips, dist_info.device, cfg.val_stride)}
 
-        settings = settings_dict(
-            stage="segmenter",
-            config=cfg,
-            command=command_line(),
-            device=device_name(dist_info.device),
-            world_size=dist_info.world_size,
-        )
-        loop = TrainLoop(cfg.loop, cfg.optim, model, optimizer, step_fn, validate_fn, dist_info, settings)
-        summary = loop.fit()
-        summary.update(
-            stage="segmenter",
-            command=command_line(),
-            device=device_name(dist_info.device),
-            world_size=dist_info.world_size,
-            rank=dist_info.rank,
-            wall_minutes=round((time.perf_counter() - t_start) / 60.0, 2),
-            out_dir=str(Path(cfg.loop.out_dir)),
-            model=model,
-        )
-        return summary
+        return fit_stage("segmenter", cfg, model, optimizer, step_fn, validate_fn, dist_info, t_start)
     finally:
         cleanup_distributed(dist_info)
