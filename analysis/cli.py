@@ -14,6 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
+from mpvss_core.cli_args import positive_int
 from mpvss_core.errors import InputError
 
 _HELP = """Regenerate tables and figures of the paper (supplementary Tables I-V, Figures A-D, and the main
@@ -26,14 +27,7 @@ findings). Scores in %, FLOPs in fvcore GFLOPs.
 example: mpvss reproduce --all --model tiny --max-clips 1 --max-frames 17 --out /tmp/repro"""
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+_positive = positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:

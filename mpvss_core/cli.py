@@ -18,27 +18,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mpvss_core.cli_args import positive_int, size_type
 from mpvss_core.errors import InputError
 
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(x) for x in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"size must look like 256x512 (HxW), got {text!r}") from exc
-    if not (16 <= h <= 4096 and 16 <= w <= 4096):
-        raise argparse.ArgumentTypeError(f"size sides must be within 16..4096, got {text!r}")
-    return h, w
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+_size = size_type(16, "256x512")
+_positive = positive_int
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:

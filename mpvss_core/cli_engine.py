@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mpvss_core.cli_args import non_negative_int, positive_int
 from mpvss_core.errors import InputError
 
 _VIDEO_OUT = (".mp4", ".m4v", ".mov", ".mkv")
@@ -40,24 +41,8 @@ Videos are decoded as a stream, so long videos need little memory.
 example: mpvss infer clip.mp4 --model tiny --method query_flow --interval 5 --out overlay.mp4"""
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+_positive = positive_int
+_non_negative = non_negative_int
 
 
 def _method(text: str) -> str:

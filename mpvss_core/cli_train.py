@@ -15,17 +15,10 @@ import argparse
 import json
 from typing import Any
 
+from mpvss_core.cli_args import size_type
 from mpvss_core.errors import InputError
 
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(x) for x in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"size must look like 224x224 (HxW), got {text!r}") from exc
-    if not (32 <= h <= 4096 and 32 <= w <= 4096):
-        raise argparse.ArgumentTypeError(f"crop sides must be within 32..4096, got {text!r}")
-    return h, w
+_size = size_type(32, "224x224", "crop")
 
 
 def _range(text: str) -> tuple[float, float]:
