@@ -7,9 +7,7 @@ clip evaluated again (in any session, after a restart) is read back from the sto
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -38,12 +36,6 @@ COLUMNS = [
 ]
 
 
-def results_store() -> ResultStore:
-    """The store the CLI uses too ($MPVSS_RESULTS, else ./.mpvss_cache/results)."""
-    root = os.environ.get("MPVSS_RESULTS")
-    return ResultStore(Path(root) if root else None)
-
-
 def clip_dataset(s: state.Settings) -> DataSet:
     clip = s.clip
     entry = ClipEntry(clip.name, lambda: clip, f"app-clip:{s.digest}", "rendered")
@@ -64,7 +56,7 @@ def evaluations(
     Raises:
         InputError: the model cannot be evaluated (e.g. a Hugging Face folder is not a zoo model).
     """
-    data, store = clip_dataset(s), results_store()
+    data, store = clip_dataset(s), ResultStore()  # the CLI's store ($MPVSS_RESULTS)
     pairs = [(m, int(k)) for m in methods for k in intervals]
     rows, missing = [], []
     for m, k in pairs:
