@@ -168,6 +168,7 @@ def cmd_train_flow(args: argparse.Namespace) -> int:
         preset=args.preset,
         labels=args.labels,
         max_gap=args.max_gap,
+        flow_loss_weight=args.flow_loss_weight,
         val_interval=args.val_interval,
         device=args.device,
         threads=args.threads,
@@ -231,6 +232,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     flow.add_argument("--labels", default="gt", help="gt (dataset labels) or none (label-free adaptation)")
     flow.add_argument("--preset", default=None, help="flow-module preset (default: the segmenter's)")
     flow.add_argument("--max-gap", type=int, default=10, help="largest key -> target gap (default 10)")
+    flow.add_argument(
+        "--flow-loss-weight",
+        type=float,
+        default=0.0,
+        help="weight of the exact-flow supervision (our addition, needs data with flow files such as "
+        "the synthetic benchmark; default 0 = the paper's segmentation-loss-only recipe)",
+    )
     flow.add_argument("--val-interval", type=int, default=5, help="key-frame interval K of the validation")
     _common(flow, "runs/flow", lr=1e-4, batch=4)
     flow.set_defaults(func=cmd_train_flow)

@@ -91,7 +91,7 @@ def test_pairs_are_forward_within_the_gap_and_share_augmentation(dataset):
         c, key, target = ds.sample_pair(step_rng(0, s), max_gap=3)
         assert 1 <= target - key <= 3
     img = np.tile(np.arange(SIZE[1], dtype=np.uint8)[None, :, None], (SIZE[0], 1, 3))
-    (a, b), _ = augment([img, img.copy()], None, AugConfig(crop=CROP), step_rng(0, 1))
+    (a, b), _, _ = augment([img, img.copy()], None, AugConfig(crop=CROP), step_rng(0, 1))
     assert a.shape == (3, *CROP) and torch.equal(a, b)
 
 
@@ -129,9 +129,8 @@ def test_stage1_step_lowers_loss_and_keeps_frozen_parts_bit_identical(dataset):
     torch.manual_seed(0)
     model = build_stage1_model(build_model("tiny"), "query_flow")
     model.freeze_segmenter().train()
-    keys, targets, labels = FrameDataset.open(dataset, "train", K).pair_batch(
-        step_rng(0, 0), 2, AugConfig(crop=CROP)
-    )
+    pairs = FrameDataset.open(dataset, "train", K).pair_batch(step_rng(0, 0), 2, AugConfig(crop=CROP))
+    keys, targets, labels = pairs.keys, pairs.targets, pairs.labels
     step = FlowStep(model, SetCriterion(K, FAST), None)
     heads = set(trainable_state(model)) - {k for k in trainable_state(model) if k.startswith("flow.")}
     frozen = {

@@ -3,7 +3,8 @@
     ds = FrameDataset.open("data/synth", "train")          # the synthetic benchmark's train split
     rng = step_rng(seed=0, step=12, rank=0)
     images, labels = ds.frame_batch(rng, batch=4, aug=AugConfig())      # Bx3xHxW float, BxHxW long
-    keys, targets, labels = ds.pair_batch(rng, batch=4, aug=AugConfig(), max_gap=10)
+    pairs = ds.pair_batch(rng, batch=4, aug=AugConfig(), max_gap=10)   # .keys .targets .labels
+    pairs = ds.pair_batch(rng, 4, AugConfig(), with_flow=True)          # + .flow .flow_valid (exact)
 
 Sampling follows the official data mappers (method-notes 1.12): stage 0 takes one random frame of a
 random clip; stage 1 picks t uniformly, t' uniformly in [t-10, t+10] \\ {t} clipped to the clip, and
@@ -13,12 +14,16 @@ counters do. Every random draw of a step comes from `step_rng(seed, step, rank)`
 step s sees exactly the samples an uninterrupted run would, and DDP ranks draw disjoint streams with no
 sampler state to save (the role DistributedSampler plays for epoch-based loaders).
 
+With `with_flow=True` a pair also carries the exact flow from the target to the key frame, chained
+from the clip's stored per-frame flows (`flow/<t>.png`, written by the synthetic benchmark; see
+`pair_flow.py`) and put through the same augmentation (resized flows are rescaled, flips negate dx).
+
 Raw label ids are mapped as VSPW's evaluator does: 0 -> 255 (ignore), 1..K -> 0..K-1, 255 -> 255.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +33,12 @@ from torch import Tensor
 
 from mpvss_core.data.readers.common import list_images
 from mpvss_core.data.readers.vspw import list_vspw_clips
+from mpvss_core.data.writer import read_kitti_flow
 from mpvss_core.errors import InputError
 from mpvss_core.io import read_image_rgb, read_label_png
+from mpvss_core.train.pair_flow import chain_flows
 
-__all__ = ["AugConfig", "ClipFrames", "FrameDataset", "augment", "step_rng"]
+__all__ = ["AugConfig", "ClipFrames", "FrameDataset", "PairBatch", "augment", "step_rng"]
 
 IGNORE_INDEX = 255
 
@@ -53,11 +60,16 @@ class AugConfig:
 
 @dataclass
 class ClipFrames:
-    """One clip on disk: frame files and, per frame, its mask file or None."""
+    """One clip on disk: frame files and, per frame, its mask file and its flow file (t -> t-1) or None."""
 
     name: str
     frames: list[Path]
     masks: list[Path | None]
+    flows: list[Path | None] = field(default_factory=list)
+
+    @property
+    def has_flow(self) -> bool:
+        return len(self.flows) == len(self.frames) and all(f is not None for f in self.flows[1:])
 
     @property
     def labelled(self) -> list[int]:
@@ -85,6 +97,8 @@ class FrameDataset:
         # Decoded frames kept in memory (the synthetic train split is ~1.3 GB decoded): on a CPU run,
         # decoding JPEG + PNG is ~10% of a step.
         self.cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] | None = {} if cache else None
+        # per-frame flows, float16 when cached (~0.5 MB a frame at 256x512; < 0.01 px lost at |flow| < 32)
+        self.flow_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
 
     @classmethod
     def open(
@@ -108,8 +122,10 @@ class FrameDataset:
         for d in clip_dirs:
             frames = list_images(d / "origin")
             masks = {p.stem: p for p in list_images(d / "mask")}
+            flows = {p.stem: p for p in list_images(d / "flow")} if (d / "flow").is_dir() else {}
             if frames:
-                clips.append(ClipFrames(d.name, frames, [masks.get(f.stem) for f in frames]))
+                per_frame = [(masks.get(f.stem), flows.get(f.stem)) for f in frames]
+                clips.append(ClipFrames(d.name, frames, [m for m, _ in per_frame], [f for _, f in per_frame]))
         return cls(clips, num_classes, root, cache)
 
     # --- reading -------------------------------------------------------------------------------------
@@ -132,6 +148,27 @@ class FrameDataset:
         if raw.shape != image.shape[:2]:
             raise InputError(f"mask '{mask}' is {raw.shape}, its frame is {image.shape[:2]}")
         return image, self._lut[raw]
+
+    @property
+    def has_flow(self) -> bool:
+        """Every clip stores its per-frame exact flows (the synthetic benchmark's written splits do)."""
+        return all(c.has_flow for c in self.clips)
+
+    def read_flow(self, clip: int, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact flow from `frame` to `frame - 1`: (HxWx2 float, HxW bool validity)."""
+        path = self.clips[clip].flows[frame] if frame < len(self.clips[clip].flows) else None
+        if path is None:
+            raise InputError(f"clip {self.clips[clip].name} has no flow file for frame {frame}")
+        if self.flow_cache is None:
+            return read_kitti_flow(path)
+        if (clip, frame) not in self.flow_cache:
+            flow, valid = read_kitti_flow(path)
+            self.flow_cache[(clip, frame)] = (flow.astype(np.float16), valid)
+        return self.flow_cache[(clip, frame)]
+
+    def pair_flow(self, clip: int, key: int, target: int) -> tuple[Tensor, Tensor]:
+        """Exact flow target -> key (2xHxW float, HxW bool), chained over the frames between."""
+        return chain_flows([self.read_flow(clip, t) for t in range(target, key, -1)])
 
     # --- sampling --------------------------------------------------------------------------------------
     def sample_frame(self, rng: np.random.Generator, labelled: bool = True) -> tuple[int, int]:
@@ -168,38 +205,78 @@ class FrameDataset:
         for _ in range(batch):
             c, f = self.sample_frame(rng)
             image, label = self.read(c, f)
-            (img,), lab = augment([image], label, aug, rng)
+            (img,), lab, _ = augment([image], label, aug, rng)
             images.append(img)
             labels.append(lab)
         return torch.stack(images), torch.stack(labels)
 
     def pair_batch(
-        self, rng: np.random.Generator, batch: int, aug: AugConfig, max_gap: int = 10, labelled: bool = True
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Key images, target images (each Bx3xHxW) and target labels BxHxW (None if unlabelled)."""
-        keys, targets, labels = [], [], []
+        self,
+        rng: np.random.Generator,
+        batch: int,
+        aug: AugConfig,
+        max_gap: int = 10,
+        labelled: bool = True,
+        with_flow: bool = False,
+    ) -> PairBatch:
+        """`batch` (key, target) pairs with the target's labels and, on request, the exact flow."""
+        if with_flow and not self.has_flow:
+            raise InputError(
+                "exact-flow supervision needs per-frame flow files (<clip>/flow/<frame>.png, as the "
+                "synthetic benchmark writes them); this dataset has none"
+            )
+        keys, targets, labels, flows, valids = [], [], [], [], []
         for _ in range(batch):
             c, k, t = self.sample_pair(rng, max_gap, labelled)
             key_img, _ = self.read(c, k, with_label=False)
             tgt_img, label = self.read(c, t, with_label=labelled)
-            (ki, ti), lab = augment([key_img, tgt_img], label, aug, rng)
+            flow = self.pair_flow(c, k, t) if with_flow else None
+            (ki, ti), lab, aug_flow = augment([key_img, tgt_img], label, aug, rng, flow)
             keys.append(ki)
             targets.append(ti)
             labels.append(lab)
-        return torch.stack(keys), torch.stack(targets), torch.stack(labels) if labelled else None
+            if aug_flow is not None:
+                flows.append(aug_flow[0])
+                valids.append(aug_flow[1])
+        return PairBatch(
+            torch.stack(keys),
+            torch.stack(targets),
+            torch.stack(labels) if labelled else None,
+            torch.stack(flows) if with_flow else None,
+            torch.stack(valids) if with_flow else None,
+        )
+
+
+@dataclass
+class PairBatch:
+    """Stage-1 batch: keys, targets Bx3xHxW float RGB 0..255 (key earlier); target labels BxHxW int64
+    (None when unlabelled); exact flow target -> key Bx2xHxW float and its validity BxHxW bool (None
+    unless requested)."""
+
+    keys: Tensor
+    targets: Tensor
+    labels: Tensor | None
+    flow: Tensor | None = None
+    flow_valid: Tensor | None = None
 
 
 def augment(
-    images: list[np.ndarray], label: np.ndarray | None, aug: AugConfig, rng: np.random.Generator
-) -> tuple[list[Tensor], Tensor | None]:
-    """Apply one random scale / crop / flip / colour draw to every image (and the label).
+    images: list[np.ndarray],
+    label: np.ndarray | None,
+    aug: AugConfig,
+    rng: np.random.Generator,
+    flow: tuple[Tensor, Tensor] | None = None,
+) -> tuple[list[Tensor], Tensor | None, tuple[Tensor, Tensor] | None]:
+    """Apply one random scale / crop / flip / colour draw to every image (and the label and flow).
 
     Args:
         images: HxWx3 uint8 frames of one sample (one frame, or the key and target of a pair).
         label: HxW uint8 class ids (255 ignore) of the last image, or None.
+        flow: (2xHxW float pixel flow, HxW bool validity) of the last image, or None.
     Returns:
-        ([3xhxw float32 0..255 per image], hxw int64 label or None), h x w = aug.crop. Regions padded
-        when the scaled frame is smaller than the crop are black with label 255.
+        ([3xhxw float32 0..255 per image], hxw int64 label or None, (2xhxw flow, hxw validity) or None),
+        h x w = aug.crop. Regions padded when the scaled frame is smaller than the crop are black with
+        label 255 and invalid flow. The flow is rescaled with the frame and its dx negated by a flip.
     """
     height, width = images[0].shape[:2]
     crop_h, crop_w = aug.crop
@@ -228,7 +305,12 @@ def augment(
     lab = None
     if label is not None:
         lab = geom(torch.from_numpy(label.astype(np.float32))[None], "nearest", IGNORE_INDEX)[0].long()
-    return out, lab
+    aug_flow = None
+    if flow is not None:
+        f = geom(flow[0].float(), "bilinear", 0.0)
+        f = torch.stack((f[0] * (new_w / width) * (-1.0 if flip else 1.0), f[1] * (new_h / height)))
+        aug_flow = (f, geom(flow[1][None].float(), "nearest", 0.0)[0] > 0.5)
+    return out, lab, aug_flow
 
 
 def _colour_params(rng: np.random.Generator) -> dict[str, float | bool]:

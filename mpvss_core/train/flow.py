@@ -7,7 +7,13 @@ Per step: Mask2Former runs on the key frames (frozen and in eval() except its cl
 `MPVSS.freeze_segmenter`); the flow module predicts per-query flows from (target, key, Q_O^k); every
 decoder stage's key mask logits are warped with the same flow (`propagate(..., all_stages=True)`) and
 paired with the key's class logits; the Mask2Former set loss compares them with the target frame's
-labels (deep supervision over all stages). There is no flow loss and no key-frame loss (notes 4.2.9).
+labels (deep supervision over all stages). By default there is no flow loss and no key-frame loss
+(notes 4.2.9), as in the paper.
+
+Exact-flow supervision (`flow_loss_weight > 0`, our addition, off by default): when the data stores
+exact flow (the synthetic benchmark does), `modeling/flow_loss.py` adds a mask-weighted end-point error
+of the per-query flows against it. It exists because the paper's recipe needs ~90k GPU iterations before
+the flows move; on a CPU budget of hundreds of steps they stay where they started (see the README).
 
 Label-free adaptation (`labels="none"`): the target is the *stage-0* segmenter's own semantic
 prediction on the target frame (per-pixel argmax of `semantic_inference`, then one binary mask per
@@ -33,6 +39,7 @@ from mpvss_core.build import load_checkpoint
 from mpvss_core.config import PRESETS, MPVSSConfig, variant
 from mpvss_core.errors import InputError
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion, semantic_targets
+from mpvss_core.modeling.flow_loss import flow_supervision_loss
 from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.modeling.segmenter import KeyFrameSegmenter
 from mpvss_core.train.common import (
@@ -59,6 +66,7 @@ class FlowTrainConfig:
     preset: str | None = None  # flow-module preset (None: the checkpoint's own name if a preset, else tiny)
     labels: str = "gt"  # "gt": dataset labels; "none": the stage-0 segmenter's prediction (label-free)
     max_gap: int = 10  # key -> target gaps 1..max_gap (official TRAIN_SAMPLING_FRAME_RANGE 10)
+    flow_loss_weight: float = 0.0  # exact-flow supervision (our addition; 0 = the paper's recipe)
     val_interval: int = 5  # key-frame interval K of the periodic validation
     device: str = "auto"
     threads: int | None = None
@@ -115,11 +123,18 @@ def pseudo_labels(teacher: KeyFrameSegmenter, images: Tensor) -> Tensor:
 class FlowStep(nn.Module):
     """Stage-1 forward + loss in one module (DDP wraps a single forward per step)."""
 
-    def __init__(self, model: MPVSS, criterion: SetCriterion, teacher: KeyFrameSegmenter | None) -> None:
+    def __init__(
+        self,
+        model: MPVSS,
+        criterion: SetCriterion,
+        teacher: KeyFrameSegmenter | None,
+        flow_loss_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.criterion = criterion
         self.teacher = teacher
+        self.flow_loss_weight = flow_loss_weight
 
     def targets(self, target_images: Tensor, labels: Tensor | None) -> Tensor:
         """BxHxW target label map: the dataset's, or the teacher's prediction (label-free)."""
@@ -130,16 +145,38 @@ class FlowStep(nn.Module):
         return pseudo_labels(self.teacher, target_images)
 
     def forward(
-        self, keys: Tensor, targets: Tensor, labels: Tensor | None
+        self,
+        keys: Tensor,
+        targets: Tensor,
+        labels: Tensor | None,
+        flow: Tensor | None = None,
+        flow_valid: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
-        """keys, targets: Bx3xHxW RGB 0..255 (key earlier); labels BxHxW or None -> (loss, parts)."""
+        """keys, targets: Bx3xHxW RGB 0..255 (key earlier); labels BxHxW or None; exact flow target ->
+        key Bx2xHxW and its validity BxHxW (used when flow_loss_weight > 0) -> (loss, parts)."""
+        supervise_flow = self.flow_loss_weight > 0
+        if supervise_flow and (flow is None or flow_valid is None):
+            raise ValueError("flow_loss_weight > 0 needs the exact flow of every pair")
         key_state = self.model.segment_key(keys, return_aux=True)
-        prop = self.model.propagate(key_state, targets, all_stages=True)
+        prop = self.model.propagate(key_state, targets, all_stages=True, return_flows=supervise_flow)
         target_labels = self.targets(targets, labels)
         masks, classes = semantic_targets(pad_labels(target_labels), self.criterion.num_classes)
-        return self.criterion(
+        loss, parts = self.criterion(
             prop.class_logits, prop.mask_logits, masks, classes, prop.aux_class_logits, prop.aux_mask_logits
         )
+        if supervise_flow:
+            assert prop.flow is not None and flow is not None and flow_valid is not None
+            flow_loss = flow_supervision_loss(
+                prop.flow,
+                flow,
+                flow_valid,
+                key_state.class_logits,
+                key_state.mask_logits,
+                self.model.cfg.warp_mode,
+            )
+            loss = loss + self.flow_loss_weight * flow_loss
+            parts = {**parts, "loss_flow": float(flow_loss.detach())}
+        return loss, parts
 
 
 def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
@@ -147,6 +184,8 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
     _check_method(cfg.method)
     if cfg.labels not in ("gt", "none"):
         raise InputError(f"labels must be 'gt' or 'none', got {cfg.labels!r}")
+    if cfg.flow_loss_weight < 0:
+        raise InputError(f"--flow-loss-weight must be >= 0, got {cfg.flow_loss_weight}")
     if cfg.max_gap < 1:
         raise InputError(f"--max-gap must be >= 1, got {cfg.max_gap}")
     set_threads(cfg.threads)
@@ -164,15 +203,26 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             teacher = copy.deepcopy(model.segmenter).eval().requires_grad_(False)
         data = cfg.data
         train_ds, val_ds = open_datasets(data, num_classes)
-        step_module = FlowStep(model, SetCriterion(num_classes, cfg.criterion), teacher).to(dist_info.device)
+        with_flow = cfg.flow_loss_weight > 0
+        if with_flow and not train_ds.has_flow:
+            raise InputError(
+                f"--flow-loss-weight needs exact flow files in the training clips ({data.root} has none; "
+                "the synthetic benchmark written by `mpvss data synth` has them)"
+            )
+        criterion = SetCriterion(num_classes, cfg.criterion)
+        step_module = FlowStep(model, criterion, teacher, cfg.flow_loss_weight).to(dist_info.device)
         wrapped = wrap_ddp(step_module, dist_info)
         optimizer = build_optimizer(list(model.named_parameters()), cfg.optim)
         labelled = cfg.labels == "gt"
 
         def step_fn(step: int, rng: np.random.Generator) -> tuple[Tensor, dict[str, float]]:
-            keys, targets, labels = train_ds.pair_batch(rng, data.batch_size, data.aug, cfg.max_gap, labelled)
-            dev = dist_info.device
-            return wrapped(keys.to(dev), targets.to(dev), labels.to(dev) if labels is not None else None)
+            pairs = train_ds.pair_batch(rng, data.batch_size, data.aug, cfg.max_gap, labelled, with_flow)
+
+            def dev(x: Tensor | None) -> Tensor | None:
+                return None if x is None else x.to(dist_info.device)
+
+            batch = (pairs.keys, pairs.targets, pairs.labels, pairs.flow, pairs.flow_valid)
+            return wrapped(*(dev(x) for x in batch))
 
         validate_fn = None
         if val_ds is not None and dist_info.is_main:
@@ -194,6 +244,7 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             settings_extra={"model_name": model.cfg.name},
             method=cfg.method,
             labels=cfg.labels,
+            flow_loss_weight=cfg.flow_loss_weight,
             segmenter=str(cfg.segmenter),
         )
     finally:

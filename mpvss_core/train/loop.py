@@ -50,6 +50,7 @@ LOG_FIELDS = [
     "loss_cross_entropy",
     "loss_mask",
     "loss_dice",
+    "loss_flow",
     "s_per_step",
     "train_minutes",
     "val_miou",
@@ -295,8 +296,9 @@ class TrainLoop:
             "s_per_step": round(sum(w[2] for w in window) / n, 3),
             "train_minutes": self._minutes(),
         }
-        for key in ("loss_cross_entropy", "loss_mask", "loss_dice"):
-            row[key] = round(sum(w[1].get(key, 0.0) for w in window) / n, 4)
+        for key in LOG_FIELDS:
+            if key.startswith("loss_") and key in window[-1][1]:
+                row[key] = round(sum(w[1].get(key, 0.0) for w in window) / n, 4)
         return row
 
 

@@ -1,0 +1,186 @@
+"""Exact-flow supervision (our optional addition to stage 1): chained pair flows equal rendered ones,
+augmentation moves the flow with the frame, the mask-weighted loss is exact on hand-built cases, and a
+training step with it sends gradient into the flow module."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from mpvss_core.build import build_model, save_checkpoint
+from mpvss_core.cli import main
+from mpvss_core.data.synthetic import SyntheticRender
+from mpvss_core.data.writer import write_split
+from mpvss_core.errors import InputError
+from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion
+from mpvss_core.modeling.flow_loss import flow_supervision_loss, pool_flow
+from mpvss_core.train.common import DataConfig
+from mpvss_core.train.data import AugConfig, FrameDataset, augment, step_rng
+from mpvss_core.train.flow import FlowStep, FlowTrainConfig, build_stage1_model, train_flow
+from mpvss_core.train.loop import LoopConfig
+from mpvss_core.train.pair_flow import chain_flows
+
+K = 18  # synthetic classes
+SIZE = (64, 128)
+FAST = CriterionConfig(num_points=256)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """A written synthetic train split: 2 clips of 6 frames at 64x128, with per-frame flow files."""
+    root = tmp_path_factory.mktemp("synth")
+    write_split("train", root, num_clips=2, num_frames=6, size=SIZE, progress=False)
+    return root
+
+
+def _epe(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(a - b, axis=-1)
+
+
+def test_chained_flows_equal_the_rendered_flow_of_the_pair():
+    render = SyntheticRender(100_000, 6, SIZE)
+    for target, key in [(5, 4), (5, 2), (5, 0)]:
+        flow, valid = chain_flows([render.flow(t, t - 1) for t in range(target, key, -1)])
+        exact, exact_valid = render.flow(target, key)
+        ours = flow.permute(1, 2, 0).numpy()
+        both = valid.numpy() & exact_valid
+        assert both.mean() > 0.6
+        err = _epe(ours, exact)[both]
+        # bilinear chaining is exact inside surfaces; a few pixels on motion boundaries blend two motions
+        assert np.percentile(err, 95) < 0.01 and (err > 1.0).mean() < 0.01  # px
+        assert (valid.numpy() & ~exact_valid).mean() < 0.01  # chaining never invents visible points
+    assert torch.equal(
+        chain_flows([render.flow(3, 2)])[0], torch.from_numpy(render.flow(3, 2)[0]).permute(2, 0, 1)
+    )
+
+
+def test_written_split_pairs_carry_the_exact_flow(synth):
+    ds = FrameDataset.open(synth, "train", K)
+    assert ds.has_flow
+    render = SyntheticRender(100_000, 6, SIZE)
+    flow, valid = ds.pair_flow(0, 1, 4)
+    exact, exact_valid = render.flow(4, 1)
+    both = valid.numpy() & exact_valid
+    err = _epe(flow.permute(1, 2, 0).numpy(), exact)[both]
+    assert np.percentile(err, 95) < 0.05 and (err > 1.0).mean() < 0.01  # KITTI PNG keeps 1/64 px
+    batch = ds.pair_batch(step_rng(0, 0), 3, AugConfig(crop=(64, 96)), max_gap=4, with_flow=True)
+    assert batch.flow.shape == (3, 2, 64, 96) and batch.flow_valid.shape == (3, 64, 96)
+    assert batch.flow_valid.dtype == torch.bool and torch.isfinite(batch.flow).all()
+    plain = ds.pair_batch(step_rng(0, 0), 3, AugConfig(crop=(64, 96)), max_gap=4)
+    assert plain.flow is None and torch.equal(plain.targets, batch.targets)  # same samples either way
+
+
+def test_augmentation_rescales_and_flips_the_flow():
+    img = np.zeros((*SIZE, 3), np.uint8)
+    flow = torch.stack((torch.full(SIZE, 3.0), torch.full(SIZE, -2.0)))
+    valid = torch.ones(SIZE, dtype=torch.bool)
+    valid[:, :8] = False  # the left edge: after a flip it is the right edge
+    kw = {"crop": SIZE, "colour": False}
+    _, _, (f, v) = augment(
+        [img], None, AugConfig(scale=(2.0, 2.0), flip=False, **kw), step_rng(0, 0), (flow, valid)
+    )
+    assert torch.allclose(f[0], torch.tensor(6.0)) and torch.allclose(f[1], torch.tensor(-4.0))
+    flipped = AugConfig(scale=(1.0, 1.0), flip=True, **kw)
+    for s in range(20):  # find a draw that flips
+        _, _, (f, v) = augment([img], None, flipped, step_rng(0, s), (flow, valid))
+        if not v[:, -1].any():
+            break
+    assert not v[:, -8:].any() and v[:, :-8].all()
+    assert torch.equal(f[0], torch.full(SIZE, -3.0)) and torch.equal(f[1], torch.full(SIZE, -2.0))
+
+
+def test_pool_flow_averages_valid_pixels_in_coarse_pixels():
+    flow = torch.zeros(1, 2, 8, 8)
+    flow[:, 0, :4, :4] = 8.0
+    valid = torch.ones(1, 8, 8, dtype=torch.bool)
+    valid[0, 4:, :4] = False
+    coarse, cvalid = pool_flow(flow, valid, 4)
+    assert torch.equal(coarse[0, 0], torch.tensor([[2.0, 0.0], [0.0, 0.0]]))
+    assert torch.equal(cvalid[0], torch.tensor([[True, True], [False, True]]))
+
+
+def test_flow_loss_is_the_mask_weighted_end_point_error():
+    h, w = 4, 8  # flow grid; masks at 8x16; frame 32x64
+    gt = torch.zeros(1, 2, 32, 64)
+    gt[:, 0] = 8.0  # 1 px of the flow grid to the right
+    valid = torch.ones(1, 32, 64, dtype=torch.bool)
+    classes = torch.tensor([[[5.0, 0.0, -5.0], [5.0, 0.0, -5.0]]])  # two object queries
+    masks = torch.full((1, 2, 2 * h, 2 * w), -30.0)
+    masks[:, 0] = 30.0  # query 0 covers the frame, query 1 covers nothing
+    right = torch.zeros(1, 2, 2, h, w)
+    right[:, :, 0] = 1.0
+    assert flow_supervision_loss(right, gt, valid, classes, masks) < 1e-4
+    wrong_elsewhere = right.clone()
+    wrong_elsewhere[:, 1] = 5.0  # query 1's flow is wrong, but it has no segment: no cost
+    assert flow_supervision_loss(wrong_elsewhere, gt, valid, classes, masks) < 1e-4
+    zero = torch.zeros(1, 2, 2, h, w)
+    assert flow_supervision_loss(zero, gt, valid, classes, masks) == pytest.approx(1.0, abs=1e-4)
+    invalid = torch.zeros_like(valid)
+    invalid[:, :, :32] = True  # only the left half counts
+    half = zero.clone()
+    half[..., w // 2 :] = 7.0
+    assert flow_supervision_loss(half, gt, invalid, classes, masks) == pytest.approx(1.0, abs=1e-4)
+    no_object = classes.clone()
+    no_object[0, 0] = torch.tensor([-9.0, -9.0, 9.0])
+    masks_swapped = masks.flip(1)  # query 1 covers the frame but is "no object": near-zero weight
+    assert flow_supervision_loss(right, gt, valid, no_object, masks_swapped) < 1e-3 + 1e-4
+
+
+def test_flow_supervised_step_trains_the_flow_module(synth):
+    torch.manual_seed(0)
+    model = build_stage1_model(build_model("tiny"), "query_flow")
+    model.freeze_segmenter().train()
+    batch = FrameDataset.open(synth, "train", K).pair_batch(
+        step_rng(0, 0), 2, AugConfig(crop=(64, 96)), max_gap=4, with_flow=True
+    )
+    step = FlowStep(model, SetCriterion(K, FAST), None, flow_loss_weight=1.0)
+    torch.manual_seed(0)
+    loss, parts = step(batch.keys, batch.targets, batch.labels, batch.flow, batch.flow_valid)
+    assert "loss_flow" in parts and np.isfinite(parts["loss_flow"]) and parts["loss_flow"] > 0
+    torch.manual_seed(0)
+    seg_only, _ = FlowStep(model, SetCriterion(K, FAST), None)(batch.keys, batch.targets, batch.labels)
+    assert float(loss.detach()) == pytest.approx(float(seg_only.detach()) + parts["loss_flow"], rel=1e-5)
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert all(g is not None and torch.isfinite(g).all() for n, g in grads.items() if n.startswith("flow."))
+    assert grads["flow.decoder.fusion.conv.weight"].abs().sum() > 0
+    with pytest.raises(ValueError, match="exact flow"):
+        step(batch.keys, batch.targets, batch.labels)
+
+
+def test_flow_supervision_needs_flow_files(synth, tmp_path, capsys):
+    ckpt = tmp_path / "seg"
+    save_checkpoint(build_model("tiny"), ckpt)
+    cfg = FlowTrainConfig(
+        method="query_learned",
+        segmenter=str(ckpt),
+        flow_loss_weight=0.5,
+        data=DataConfig(root=str(synth), val_split="", batch_size=1, aug=AugConfig(crop=(64, 96))),
+        criterion=FAST,
+        loop=LoopConfig(out_dir=str(tmp_path / "run"), max_steps=2, progress=False),
+    )
+    summary = train_flow(cfg)
+    assert summary["steps"] == 2 and summary["flow_loss_weight"] == 0.5
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert log[0].split(",").count("loss_flow") == 1 and all(line.split(",")[6] for line in log[1:])
+    no_flow = tmp_path / "noflow"
+    write_split("train", no_flow, num_clips=1, num_frames=3, size=SIZE, progress=False)
+    for f in (no_flow / "data").glob("*/flow/*.png"):
+        f.unlink()
+    with pytest.raises(InputError, match="flow files"):
+        train_flow(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=str(no_flow))))
+    args = ["train", "flow", "--segmenter", str(ckpt), "--data", str(no_flow), "--out", str(tmp_path / "o")]
+    assert main([*args, "--flow-loss-weight", "1", "--quiet"]) == 2
+    assert "flow files" in capsys.readouterr().err
+    assert main([*args, "--flow-loss-weight", "-1", "--quiet"]) == 2
