@@ -155,6 +155,9 @@ def test_flow_supervised_step_trains_the_flow_module(synth):
     grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
     assert all(g is not None and torch.isfinite(g).all() for n, g in grads.items() if n.startswith("flow."))
     assert grads["flow.decoder.fusion.conv.weight"].abs().sum() > 0
+    # the fusion starts at weight 0: only the direct branch terms reach the branches on the first step
+    for branch in ("flow.decoder.query_flow_head.", "flow.decoder.pixel_decoder."):
+        assert sum(float(g.abs().sum()) for n, g in grads.items() if n.startswith(branch)) > 0, branch
     with pytest.raises(ValueError, match="exact flow"):
         step(batch.keys, batch.targets, batch.labels)
 

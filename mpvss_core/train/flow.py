@@ -12,8 +12,10 @@ labels (deep supervision over all stages). By default there is no flow loss and 
 
 Exact-flow supervision (`flow_loss_weight > 0`, our addition, off by default): when the data stores
 exact flow (the synthetic benchmark does), `modeling/flow_loss.py` adds a mask-weighted end-point error
-of the per-query flows against it. It exists because the paper's recipe needs ~90k GPU iterations before
-the flows move; on a CPU budget of hundreds of steps they stay where they started (see the README).
+of the per-query flows against it: of the final flow and, when a fusion conv combines two branches, of
+the query flow and the pixel flow too (FlowNet-style direct supervision of every flow output). It
+exists because the paper's recipe needs ~90k GPU iterations before the flows move; on a CPU budget of
+hundreds of steps they stay where they started (see the README).
 
 Label-free adaptation (`labels="none"`): the target is the *stage-0* segmenter's own semantic
 prediction on the target frame (per-pixel argmax of `semantic_inference`, then one binary mask per
@@ -166,14 +168,14 @@ class FlowStep(nn.Module):
         )
         if supervise_flow:
             assert prop.flow is not None and flow is not None and flow_valid is not None
-            flow_loss = flow_supervision_loss(
-                prop.flow,
-                flow,
-                flow_valid,
-                key_state.class_logits,
-                key_state.mask_logits,
-                self.model.cfg.warp_mode,
-            )
+            # the fused flow, and each branch before the fusion: the fusion conv starts at weight 0, so
+            # without direct terms the branches get no gradient until the fusion weights have grown
+            flows = [prop.flow]
+            if self.model.flow.decoder.fusion is not None:
+                flows += [f for f in (prop.query_flow, prop.pixel_flow) if f is not None]
+            key_pred = (key_state.class_logits, key_state.mask_logits)
+            context = (flow, flow_valid, *key_pred, self.model.cfg.warp_mode)
+            flow_loss = sum(flow_supervision_loss(f, *context) for f in flows)
             loss = loss + self.flow_loss_weight * flow_loss
             parts = {**parts, "loss_flow": float(flow_loss.detach())}
         return loss, parts
