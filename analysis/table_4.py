@@ -21,6 +21,17 @@ from .paper_reference import REFERENCE_BACKBONE, SOURCES, TABLE_IV, reference
 
 TITLE = "Table IV: training time"
 _MAX_MINUTES = re.compile(r"--max-minutes[ =]([0-9.]+)")
+_FLOW_WEIGHT = re.compile(r"--flow-loss-weight[ =]([0-9.eE+-]+)")
+
+
+def _loss(entry: str, command: str) -> str:
+    """Which loss trained the entry: the paper's, or ours with the exact-flow term (not in the paper)."""
+    if entry == "segmenter":
+        return "Mask2Former set loss"
+    weight = _FLOW_WEIGHT.search(command or "")
+    if weight and float(weight.group(1)) > 0:
+        return f"set loss + {float(weight.group(1)):g} x exact-flow EPE (our addition)"
+    return "set loss through the warped masks (paper)"
 
 
 def _records(model: str) -> dict[str, dict]:
@@ -53,6 +64,7 @@ def _row(entry: str, rec: dict) -> dict:
         if minutes and rec.get("steps")
         else np.nan,
         "time_capped": capped,
+        "loss": _loss(entry, rec.get("command", "")),
         "device": rec.get("device", ""),
         "world_size": rec.get("world_size", np.nan),
         "command": rec.get("command", ""),
@@ -114,7 +126,8 @@ def compute(ctx: ReproContext) -> Artifact:
     for entry, rec in records.items():
         findings.append(
             f"{entry}: {rec.get('steps', '?')} steps in {fmt(rec.get('train_minutes', np.nan), 1)} "
-            f"min on {rec.get('device', '?')} (paper: 8 V100 GPUs, batch 16)."
+            f"min on {rec.get('device', '?')} (paper: 8 V100 GPUs, batch 16); loss: "
+            f"{_loss(entry, rec.get('command', ''))}."
         )
     ctx.report(1.0, "done")
     setting = {

@@ -169,7 +169,12 @@ def test_table_4_reads_records_and_missing_variants_are_skipped(tmp_path, env, m
     monkeypatch.setenv("MPVSS_RESULTS", str(tmp_path / "results"))
     seg = {"command": "mpvss train segmenter --max-minutes 80", "train_minutes": 80.0, "steps": 2000}
     flow = {"command": "mpvss train flow --max-minutes 40", "train_minutes": 40.0, "steps": 1500}
-    records = {"segmenter": {**seg, "device": "CPU"}, "query_flow": {**flow, "device": "CPU"}}
+    supervised = {**flow, "command": "mpvss train flow --max-minutes 40 --flow-loss-weight 0.5"}
+    records = {
+        "segmenter": {**seg, "device": "CPU"},
+        "query_flow": {**flow, "device": "CPU"},
+        "pixel_flow": {**supervised, "device": "CPU"},
+    }
     model = _fake_bundle(tmp_path / "bundle", records)
     art = table_4.compute(ReproContext(model=model))
     t = art.headline.set_index("entry")
@@ -179,6 +184,8 @@ def test_table_4_reads_records_and_missing_variants_are_skipped(tmp_path, env, m
         t.loc["query_flow", "paper_swin_t_hours"] == 10.2 and t.loc["segmenter", "paper_swin_t_hours"] == 10.3
     )
     assert any("0.50x" in s and "agrees" in s and "budgets" in s for s in art.findings)
+    assert t.loc["query_flow", "loss"] == "set loss through the warped masks (paper)"
+    assert t.loc["pixel_flow", "loss"] == "set loss + 0.5 x exact-flow EPE (our addition)"
     # no trained variants: every stage count of Table I is skipped with a reason, nothing crashes
     art = table_1.compute(ReproContext(model=model, data=env["data"]))
     assert (art.headline["status"] != "ok").all() and art.headline["ours_miou"].isna().all()
