@@ -30,13 +30,7 @@ CROP = (64, 96)
 FAST = CriterionConfig(num_points=256)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on shared CPU cores, oversubscribed threads make steps ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _write_clip(folder, seed: int, frames: int = 8, labelled: bool = True) -> None:
