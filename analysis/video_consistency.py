@@ -10,19 +10,14 @@ import numpy as np
 import pandas as pd
 from plotly.subplots import make_subplots
 
+from mpvss_core.methods import METHODS as ALL_METHODS
+
 from .common import K_DEFAULT, Artifact, Plan, ReproContext, fmt, setting_of, versus, weights_finding
 from .paper_reference import REFERENCE_BACKBONE, SOURCES, VSPW_MPVSS, reference
 
 TITLE = "Video consistency (main paper Table 1): accuracy, consistency and cost per method"
-METHODS = (
-    "per_frame",
-    "copy",
-    "optical_flow",
-    "bi_optical_flow",
-    "pixel_flow",
-    "query_learned",
-    "query_flow",
-)
+# the main paper's Table 1 rows: every method but the Q_O^k ablation, in the library's order
+METHODS = tuple(m for m in ALL_METHODS if m != "query_flow_noinit")
 METRICS = ("miou", "wiou", "mvc8", "mvc16", "gflops_avg", "fps")
 
 

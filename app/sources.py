@@ -29,7 +29,7 @@ from mpvss_core.data.readers import VIDEO_EXTS, ReaderLimits, list_vspw_clips, l
 from mpvss_core.data.readers.common import MiB
 from mpvss_core.data.synthetic import SPLITS, render_clip
 from mpvss_core.errors import InputError
-from mpvss_core.methods import Method, load_method, make_method
+from mpvss_core.methods import METHODS, Method, load_method, make_method
 from mpvss_core.zoo import ASSETS, DEFAULT_BUNDLE, available_methods
 
 # Caps on user clips: every frame costs a segmenter or flow pass on a CPU, so they are far below the
@@ -40,19 +40,7 @@ UPLOAD_LIMITS = ReaderLimits(
 UPLOAD_EXTS = frozenset({*VIDEO_EXTS, ".zip"})
 # Display order of the methods (the paper's order: baselines, then the learned flows). stages_3 is not
 # listed: it is query_flow (S = 3), and listing it would show the same model twice.
-METHOD_ORDER = (
-    "per_frame",
-    "copy",
-    "optical_flow",
-    "bi_optical_flow",
-    "pixel_flow",
-    "query_learned",
-    "query_flow",
-    "query_flow_noinit",
-    "stages_1",
-    "stages_2",
-    "stages_4",
-)
+METHOD_ORDER = (*METHODS, "stages_1", "stages_2", "stages_4")
 DEMO_METHODS = ("per_frame", "copy", "optical_flow", "query_flow")
 
 
