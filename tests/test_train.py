@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from mpvss_core.build import build_model
 from mpvss_core.cli import main
+from mpvss_core.errors import InputError
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion
 from mpvss_core.train.common import DataConfig
 from mpvss_core.train.data import AugConfig, FrameDataset, augment, step_rng
@@ -277,11 +278,28 @@ def test_eval_results_are_recorded_next_to_a_bundle_entry(stage0, tmp_path):
     bundle = tmp_path / "bundle"
     export_segmenter(stage0["checkpoint"], bundle)
     result = {"method": "per_frame", "interval": 5, "miou": 41.234, "data": "synthetic:val", "num_frames": 9}
-    (tmp_path / "eval.json").write_text(json.dumps({"results": [result]}))
+    other = {**result, "method": "query_flow", "miou": 30.0}  # one file may hold several methods
+    (tmp_path / "eval.json").write_text(json.dumps({"results": [result, other]}))
     assert main(["train", "record", "--to", str(bundle), "--entry", "segmenter",
                  "--eval-json", str(tmp_path / "eval.json")]) == 0  # fmt: skip
     record_eval(bundle, "segmenter", tmp_path / "eval.json")  # the same result again replaces it
     evals = json.loads((bundle / "bundle.json").read_text())["records"]["segmenter"]["eval"]
     assert len(evals) == 1 and evals[0]["miou"] == 41.23
-    assert main(["train", "record", "--to", str(bundle), "--entry", "query_flow",
-                 "--eval-json", str(tmp_path / "eval.json")]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "record",
+                "--to",
+                str(bundle),
+                "--entry",
+                "query_flow",
+                "--eval-json",
+                str(tmp_path / "eval.json"),
+            ]
+        )
+        == 2
+    )  # fmt: skip  (no such entry)
+    (tmp_path / "flows.json").write_text(json.dumps({"results": [other]}))
+    with pytest.raises(InputError, match="no results of"):
+        record_eval(bundle, "segmenter", tmp_path / "flows.json")

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mpvss_core.build import WEIGHTS_NAME, load_checkpoint, save_checkpoint
-from mpvss_core.config import PRESETS, MPVSSConfig, get_preset
+from mpvss_core.config import PRESETS, SEGMENTER_ONLY_METHODS, MPVSSConfig, get_preset
 from mpvss_core.errors import InputError
 from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.zoo import BUNDLE_NAME, save_partial, trainable_state, write_bundle_index
@@ -182,7 +182,9 @@ def record_eval(bundle: str | Path, entry: str, eval_json: str | Path) -> dict[s
     """Add `mpvss eval --json` results to the record of `entry` ("segmenter" or a method) in bundle.json.
 
     Each result is kept as {method, interval, miou, wiou, mvc8, mvc16, data, num_frames}; a later
-    result for the same (method, interval, data) replaces the earlier one.
+    result for the same (method, interval, data) replaces the earlier one. A method entry keeps only
+    its own method's results and "segmenter" only the segmenter-only methods', so one `--json` file
+    that evaluated several methods can be recorded next to each of them.
     """
     bundle = Path(bundle)
     index = read_bundle_index(bundle)
@@ -195,6 +197,10 @@ def record_eval(bundle: str | Path, entry: str, eval_json: str | Path) -> dict[s
         raise InputError(f"{eval_json}: not an `mpvss eval --json` file ({exc})") from exc
     keep = ("method", "interval", "miou", "wiou", "mvc8", "mvc16", "data", "num_frames", "device")
     evals = {(e["method"], e["interval"], e["data"]): e for e in records[entry].get("eval", [])}
+    mine = SEGMENTER_ONLY_METHODS if entry == "segmenter" else (entry,)
+    results = [r for r in results if isinstance(r, dict) and r.get("method") in mine]
+    if not results:
+        raise InputError(f"{eval_json} has no results of {' / '.join(mine)} to record next to {entry!r}")
     for r in results:
         item = {k: r.get(k) for k in keep}
         item["miou"] = round(float(item["miou"]), 2) if item["miou"] is not None else None
