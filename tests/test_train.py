@@ -300,6 +300,8 @@ def test_eval_results_are_recorded_next_to_a_bundle_entry(stage0, tmp_path):
         )
         == 2
     )  # fmt: skip  (no such entry)
-    (tmp_path / "flows.json").write_text(json.dumps({"results": [other]}))
+    (tmp_path / "flows.json").write_text(json.dumps(other))  # a one-method eval file is the result itself
     with pytest.raises(InputError, match="no results of"):
         record_eval(bundle, "segmenter", tmp_path / "flows.json")
+    (tmp_path / "single.json").write_text(json.dumps({**result, "interval": 10}))
+    assert len(record_eval(bundle, "segmenter", tmp_path / "single.json")["eval"]) == 2

@@ -192,7 +192,9 @@ def record_eval(bundle: str | Path, entry: str, eval_json: str | Path) -> dict[s
     if entry not in records:
         raise InputError(f"{bundle / BUNDLE_NAME} has no record {entry!r} (it has {sorted(records)})")
     try:
-        results = json.loads(Path(eval_json).read_text(encoding="utf-8"))["results"]
+        data = json.loads(Path(eval_json).read_text(encoding="utf-8"))
+        # one method evaluated: the file is that result; several: {"results": [...]}
+        results = data["results"] if "results" in data else [data] if "method" in data else data["results"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{eval_json}: not an `mpvss eval --json` file ({exc})") from exc
     keep = ("method", "interval", "miou", "wiou", "mvc8", "mvc16", "data", "num_frames", "device")
