@@ -27,9 +27,6 @@ findings). Scores in %, FLOPs in fvcore GFLOPs.
 example: mpvss reproduce --all --model tiny --max-clips 1 --max-frames 17 --out /tmp/repro"""
 
 
-_positive = positive_int
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `reproduce` to the `mpvss` subcommands (imports of the analyses are deferred to the run)."""
     from . import NAMES
@@ -46,12 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model", default="default", help="'default' (shipped bundle), 'tiny' (random) or a folder"
     )
     p.add_argument("--data", default="synthetic:val", help="data spec (default synthetic:val)")
-    p.add_argument("--max-clips", type=_positive, default=None, metavar="N", help="only the first N clips")
+    p.add_argument("--max-clips", type=positive_int, default=None, metavar="N", help="only the first N clips")
     p.add_argument(
-        "--max-frames", type=_positive, default=None, metavar="N", help="only the first N frames of each clip"
+        "--max-frames", type=positive_int, default=None, metavar="N", help="only the first N frames of a clip"
     )
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    p.add_argument("--threads", type=_positive, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--no-cache", action="store_true", help="recompute evaluations even if stored")
     p.add_argument("--no-png", action="store_true", help="skip PNG export of the figures")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (one sub-folder per artifact)")

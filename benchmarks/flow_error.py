@@ -21,6 +21,7 @@ import statistics
 
 import torch
 
+from mpvss_core.data.classes import SYNTH_CLASSES
 from mpvss_core.modeling.flow_loss import flow_supervision_loss
 from mpvss_core.train.data import FrameDataset
 from mpvss_core.zoo import load_for_method
@@ -61,7 +62,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    ds = FrameDataset.open(args.data, args.split, num_classes=18)
+    ds = FrameDataset.open(args.data, args.split, num_classes=len(SYNTH_CLASSES))
     gaps = [int(g) for g in args.gaps.split(",")]
     print(
         f"model {args.model}, {args.data} {args.split}: {args.clips} clips, gaps {gaps}; EPE in 1/8-grid px"

@@ -124,8 +124,9 @@ class FrameDataset:
             masks = {p.stem: p for p in list_images(d / "mask")}
             flows = {p.stem: p for p in list_images(d / "flow")} if (d / "flow").is_dir() else {}
             if frames:
-                per_frame = [(masks.get(f.stem), flows.get(f.stem)) for f in frames]
-                clips.append(ClipFrames(d.name, frames, [m for m, _ in per_frame], [f for _, f in per_frame]))
+                stems = [f.stem for f in frames]
+                per_mask, per_flow = [masks.get(s) for s in stems], [flows.get(s) for s in stems]
+                clips.append(ClipFrames(d.name, frames, per_mask, per_flow))
         return cls(clips, num_classes, root, cache)
 
     # --- reading -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ A stage-1 pair is (key k, target t) with t - k = 1..10, so the flow t -> k is th
 evaluated by bilinear sampling. A pixel stays valid only if every link is valid where the chain lands
 (validity sampled bilinearly must be ~1, so points next to an occlusion or the frame border drop out).
 Chaining agrees with rendering the pair directly to a small fraction of a pixel wherever both are
-valid (tests/test_pair_flow.py measures it on a rendered clip).
+valid (tests/test_flow_supervision.py measures it on a rendered clip).
 """
 
 from __future__ import annotations
@@ -34,22 +34,22 @@ def chain_flows(links: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Tensor, Ten
     if not links:
         raise ValueError("chain_flows needs at least one flow")
 
-    def as_tensors(link: tuple[np.ndarray, np.ndarray]) -> tuple[Tensor, Tensor]:
+    def as_tensor(link: tuple[np.ndarray, np.ndarray]) -> Tensor:
+        """1x3xHxW: dx, dy and validity (0/1) as channels, so one warp moves all three."""
         f, v = link
-        return torch.from_numpy(np.asarray(f, np.float32)).permute(2, 0, 1)[None], torch.from_numpy(
-            np.asarray(v, bool)
-        )[None, None].float()
+        flow = torch.from_numpy(np.asarray(f, np.float32)).permute(2, 0, 1)
+        return torch.cat((flow, torch.from_numpy(np.asarray(v, np.float32))[None]))[None]
 
-    flow, valid = as_tensors(links[0])
+    first = as_tensor(links[0])
+    flow, valid = first[:, :2], first[:, 2:]
     height, width = flow.shape[-2:]
     ys = torch.arange(height, dtype=torch.float32).view(height, 1)
     xs = torch.arange(width, dtype=torch.float32).view(1, width)
     for link in links[1:]:
-        nxt, nxt_valid = as_tensors(link)
         # where the chain so far lands must be inside the frame: border padding would invent values
         x, y = xs + flow[0, 0], ys + flow[0, 1]
         inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
-        landed_valid = backward_warp(nxt_valid, flow)[0, 0] > 0.999
-        flow = flow + backward_warp(nxt, flow)
-        valid = valid * (inside & landed_valid).float()
+        landed = backward_warp(as_tensor(link), flow)
+        flow = flow + landed[:, :2]
+        valid = valid * (inside & (landed[0, 2] > 0.999)).float()
     return flow[0], valid[0, 0] > 0.5
