@@ -25,9 +25,9 @@ import pandas as pd
 import streamlit as st
 
 from app import sources
-from mpvss_core.data.classes import generic_class_names, palette_for
 from mpvss_core.data.clip import Clip
 from mpvss_core.frame_result import FrameResult
+from mpvss_core.labels import generic_class_names, palette_for
 from mpvss_core.methods import Method
 from mpvss_core.metrics import frame_miou
 from mpvss_core.schedules import FixedInterval

@@ -21,7 +21,7 @@ import statistics
 
 import torch
 
-from mpvss_core.data.classes import SYNTH_CLASSES
+from mpvss_core.labels import SYNTH_CLASSES
 from mpvss_core.modeling.flow_loss import flow_supervision_loss
 from mpvss_core.train.data import FrameDataset
 from mpvss_core.zoo import load_for_method

@@ -216,8 +216,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from mpvss_core.data.classes import SYNTH_CLASSES, generic_class_names, palette_for
     from mpvss_core.io import write_label_png, write_video
+    from mpvss_core.labels import SYNTH_CLASSES, generic_class_names, palette_for
     from mpvss_core.predictor import VideoPredictor, open_frames
     from mpvss_core.viz import draw_key_marker, overlay_labels
 

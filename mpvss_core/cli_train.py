@@ -138,6 +138,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def cmd_train_segmenter(args: argparse.Namespace) -> int:
+    from mpvss_core.train.data import BalanceConfig
     from mpvss_core.train.segmenter import SegmenterTrainConfig, train_segmenter
 
     cfg = SegmenterTrainConfig(
@@ -146,6 +147,7 @@ def cmd_train_segmenter(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         val_stride=args.val_stride,
+        balance=BalanceConfig(threshold=args.class_balance, focus=args.rare_crop),
         **_configs(args),
     )
     summary = train_segmenter(cfg)
@@ -213,6 +215,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     seg.add_argument("--preset", default="tiny", help="model preset (default tiny)")
     seg.add_argument("--init", default=None, help="start from this checkpoint folder instead of random")
     seg.add_argument("--val-stride", type=int, default=3, help="validate on every n-th frame")
+    seg.add_argument(
+        "--class-balance",
+        type=float,
+        default=0.0,
+        metavar="T",
+        help="repeat-factor sampling threshold: frames showing a class seen in fewer than a fraction T "
+        "of the frames are drawn more often (not in the paper; default 0 = uniform frames)",
+    )
+    seg.add_argument(
+        "--rare-crop",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability that a crop is placed on the frame's rarest class (not in the paper; default 0)",
+    )
     _common(seg, "runs/segmenter", lr=1e-4, batch=4)
     seg.set_defaults(func=cmd_train_segmenter)
 

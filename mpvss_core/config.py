@@ -21,7 +21,7 @@ from typing import Any, Literal
 WarpMode = Literal["exact", "compat"]
 WARP_MODES: tuple[str, ...] = ("exact", "compat")
 
-# The tiny preset's label space is the built-in synthetic benchmark's (mpvss_core.data.classes.SYNTH_CLASSES,
+# The tiny preset's label space is the built-in synthetic benchmark's (mpvss_core.labels.SYNTH_CLASSES,
 # 18 classes; tests check the two agree). Written as a number so that importing the config stays light.
 NUM_SYNTH_CLASSES = 18
 NUM_VSPW_CLASSES = 124

@@ -16,8 +16,8 @@ from mpvss_core.config import (
     get_preset,
     variant,
 )
-from mpvss_core.data.classes import SYNTH_CLASSES
 from mpvss_core.flops import count_parameters
+from mpvss_core.labels import SYNTH_CLASSES
 from mpvss_core.modeling.mpvss import MPVSS, semantic_inference
 
 H, W = 64, 128  # tiny test frames; padded size = the same, masks 16x32, flows 8x16

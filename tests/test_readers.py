@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mpvss_core.data.classes import CITYSCAPES_CLASSES, SYNTH_CLASSES, generic_class_names
 from mpvss_core.data.readers import (
     ReaderLimits,
     list_cityscapes_sequences,
@@ -29,6 +28,7 @@ from mpvss_core.data.readers import (
 )
 from mpvss_core.errors import ArchiveError, InputError, LabelError, VideoDecodeError
 from mpvss_core.io import write_label_png, write_video
+from mpvss_core.labels import CITYSCAPES_CLASSES, SYNTH_CLASSES, generic_class_names
 
 H, W = 24, 32
 

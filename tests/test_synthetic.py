@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from mpvss_core.data.camera import Intrinsics, Pose, rotation
-from mpvss_core.data.classes import SYNTH_CLASSES
 from mpvss_core.data.layers import Layer, billboard, constant_label
 from mpvss_core.data.render import Lighting, Scene, exact_flow, render_frame
 from mpvss_core.data.synthetic import SPLITS, render_clip
+from mpvss_core.labels import SYNTH_CLASSES
 
 SIZE = (128, 256)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mpvss_core.data.classes import IGNORE_INDEX, palette_for
+from mpvss_core.labels import IGNORE_INDEX, palette_for
 
 FlowFn = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mpvss_core.data.classes import SYNTH_CLASSES
 from mpvss_core.data.layers import (
     X_AXIS,
     Layer,
@@ -18,6 +17,7 @@ from mpvss_core.data.layers import (
     constant_label,
 )
 from mpvss_core.data.textures import NoiseBank, jitter_colour, mix, periodic_box, smooth_box
+from mpvss_core.labels import SYNTH_CLASSES
 
 C = {name: i for i, name in enumerate(SYNTH_CLASSES)}
 GROUND_Z = (-40.0, 520.0)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mpvss_core.data.classes import SYNTH_CLASSES, SYNTH_PALETTE
 from mpvss_core.data.clip import Clip
 from mpvss_core.data.render import FrameBuffers, exact_flow, render_frame
 from mpvss_core.data.scene import FPS, build_scene
+from mpvss_core.labels import SYNTH_CLASSES, SYNTH_PALETTE
 
 DEFAULT_SIZE = (256, 512)
 DEFAULT_FRAMES = 30

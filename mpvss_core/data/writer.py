@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from mpvss_core.data.classes import SYNTH_CLASSES, SYNTH_PALETTE
 from mpvss_core.data.synthetic import SPLITS, Split, SyntheticRender, scene_record
 from mpvss_core.io import write_label_png
+from mpvss_core.labels import SYNTH_CLASSES, SYNTH_PALETTE
 
 JPEG_QUALITY = 95
 

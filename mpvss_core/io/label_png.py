@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mpvss_core.data.classes import IGNORE_INDEX, generic_class_names, palette_for
 from mpvss_core.errors import LabelError
 from mpvss_core.io._common import ImageSource, PathLike
 from mpvss_core.io.images import _open_image
+from mpvss_core.labels import IGNORE_INDEX, generic_class_names, palette_for
 
 
 def _full_palette(palette: np.ndarray | None) -> bytes:

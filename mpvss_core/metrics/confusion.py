@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mpvss_core.errors import LabelError
-
-IGNORE_INDEX = 255  # same value as mpvss_core.data.classes.IGNORE_INDEX
+from mpvss_core.labels import IGNORE_INDEX
 
 
 class ConfusionMatrix:

@@ -28,9 +28,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from transformers.models.mask2former.modeling_mask2former import Mask2FormerLoss
 
-__all__ = ["CriterionConfig", "SetCriterion", "semantic_targets"]
+from mpvss_core.labels import IGNORE_INDEX
 
-IGNORE_INDEX = 255
+__all__ = ["CriterionConfig", "SetCriterion", "semantic_targets"]
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mpvss_core.labels import IGNORE_INDEX
 from mpvss_core.modeling.segmenter import SIZE_DIVISIBILITY
-from mpvss_core.train.data import IGNORE_INDEX, AugConfig, FrameDataset
+from mpvss_core.train.data import AugConfig, FrameDataset
 
 __all__ = ["DataConfig", "device_name", "open_datasets", "pad_labels", "set_threads"]
 

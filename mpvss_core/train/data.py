@@ -19,6 +19,13 @@ from the clip's stored per-frame flows (`flow/<t>.png`, written by the synthetic
 `pair_flow.py`) and put through the same augmentation (resized flows are rescaled, flips negate dx).
 
 Raw label ids are mapped as VSPW's evaluator does: 0 -> 255 (ignore), 1..K -> 0..K-1, 255 -> 255.
+
+Class balance (`BalanceConfig`, off by default; not in the paper's recipe): stage 0 can draw frames
+by *repeat-factor sampling* (Gupta et al., LVIS, CVPR 2019): with f_c the fraction of labelled
+training frames that contain class c, a frame's weight is max over its classes of
+max(1, sqrt(t / f_c)), so frames showing rare classes are drawn more often; and with probability
+`focus` the random crop is placed so that it contains a random pixel of the frame's rarest class
+(small objects are otherwise often cropped away). The statistics are read once from the label PNGs.
 """
 
 from __future__ import annotations
@@ -36,11 +43,10 @@ from mpvss_core.data.readers.vspw import list_vspw_clips
 from mpvss_core.data.writer import read_kitti_flow
 from mpvss_core.errors import InputError
 from mpvss_core.io import read_image_rgb, read_label_png
+from mpvss_core.labels import IGNORE_INDEX
 from mpvss_core.train.pair_flow import chain_flows
 
-__all__ = ["AugConfig", "ClipFrames", "FrameDataset", "PairBatch", "augment", "step_rng"]
-
-IGNORE_INDEX = 255
+__all__ = ["AugConfig", "BalanceConfig", "ClipFrames", "FrameDataset", "PairBatch", "augment", "step_rng"]
 
 
 def step_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
@@ -56,6 +62,24 @@ class AugConfig:
     scale: tuple[float, float] = (0.875, 1.25)  # resize factor range (>= crop/H avoids padding)
     flip: bool = True  # horizontal flip with probability 0.5
     colour: bool = True  # SSD-style photometric distortion (brightness, contrast, saturation)
+
+
+@dataclass(frozen=True)
+class BalanceConfig:
+    """Class-balanced stage-0 sampling (see the module docstring); the defaults switch it off."""
+
+    threshold: float = 0.0  # t of repeat-factor sampling; 0 = uniform frames (the official sampler)
+    focus: float = 0.0  # probability of a crop placed on a pixel of the frame's rarest class
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise InputError(f"class-balance threshold must be within 0..1, got {self.threshold}")
+        if not 0.0 <= self.focus <= 1.0:
+            raise InputError(f"rare-class crop probability must be within 0..1, got {self.focus}")
+
+    @property
+    def active(self) -> bool:
+        return self.threshold > 0 or self.focus > 0
 
 
 @dataclass
@@ -99,6 +123,7 @@ class FrameDataset:
         self.cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] | None = {} if cache else None
         # per-frame flows, float16 when cached (~0.5 MB a frame at 256x512; < 0.01 px lost at |flow| < 32)
         self.flow_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+        self._balance: _Balance | None = None
 
     @classmethod
     def open(
@@ -171,6 +196,24 @@ class FrameDataset:
         """Exact flow target -> key (2xHxW float, HxW bool), chained over the frames between."""
         return chain_flows([self.read_flow(clip, t) for t in range(target, key, -1)])
 
+    # --- class statistics ----------------------------------------------------------------------------
+    def class_presence(self) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """(labelled (clip, frame) pairs, NxK bool: which classes each of them shows), read once."""
+        frames = [(c, f) for c, clip in enumerate(self.clips) for f in clip.labelled]
+        present = np.zeros((len(frames), self.num_classes), bool)
+        for n, (c, f) in enumerate(frames):
+            _, label = self.read(c, f)
+            ids = np.unique(label)
+            present[n, ids[ids < self.num_classes]] = True
+        return frames, present
+
+    def balance_stats(self, threshold: float) -> _Balance:
+        """Repeat factors of the labelled frames for threshold t (computed once per dataset and t)."""
+        if self._balance is None or self._balance.threshold != threshold:
+            frames, present = self.class_presence()
+            self._balance = _Balance.from_presence(frames, present, threshold)
+        return self._balance
+
     # --- sampling --------------------------------------------------------------------------------------
     def sample_frame(self, rng: np.random.Generator, labelled: bool = True) -> tuple[int, int]:
         """(clip, frame) of a random labelled frame of a random clip."""
@@ -200,13 +243,30 @@ class FrameDataset:
         raise InputError("no clip with two frames and a labelled later frame found")
 
     # --- batches ------------------------------------------------------------------------------------
-    def frame_batch(self, rng: np.random.Generator, batch: int, aug: AugConfig) -> tuple[Tensor, Tensor]:
-        """Bx3xHxW float RGB 0..255 images and BxHxW int64 labels (stage 0)."""
+    def frame_batch(
+        self,
+        rng: np.random.Generator,
+        batch: int,
+        aug: AugConfig,
+        balance: BalanceConfig | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Bx3xHxW float RGB 0..255 images and BxHxW int64 labels (stage 0).
+
+        With an active `balance`, frames are drawn by their repeat factors and some crops are placed on
+        the frame's rarest class (module docstring); otherwise a uniform clip, then a uniform frame.
+        """
         images, labels = [], []
+        stats = self.balance_stats(balance.threshold) if balance is not None and balance.active else None
         for _ in range(batch):
-            c, f = self.sample_frame(rng)
+            if stats is not None and balance is not None and balance.threshold > 0:
+                c, f = stats.frames[int(rng.choice(len(stats.frames), p=stats.probs))]
+            else:
+                c, f = self.sample_frame(rng)
             image, label = self.read(c, f)
-            (img,), lab, _ = augment([image], label, aug, rng)
+            focus = None
+            if stats is not None and balance is not None and rng.random() < balance.focus:
+                focus = stats.focus_pixel(label, rng)
+            (img,), lab, _ = augment([image], label, aug, rng, focus=focus)
             images.append(img)
             labels.append(lab)
         return torch.stack(images), torch.stack(labels)
@@ -249,6 +309,45 @@ class FrameDataset:
 
 
 @dataclass
+class _Balance:
+    """Repeat-factor statistics of a dataset's labelled frames (see the module docstring)."""
+
+    threshold: float
+    frames: list[tuple[int, int]]
+    probs: np.ndarray  # N, sums to 1
+    class_factor: np.ndarray  # K: max(1, sqrt(t / f_c)), 0 for classes never seen
+
+    @classmethod
+    def from_presence(cls, frames: list[tuple[int, int]], present: np.ndarray, threshold: float) -> _Balance:
+        if not frames:
+            raise InputError("class balance needs labelled training frames")
+        freq = present.mean(0)  # f_c
+        factor = np.zeros(present.shape[1])
+        seen = freq > 0
+        t = threshold if threshold > 0 else 1.0  # focus-only: rank classes by rarity all the same
+        factor[seen] = np.maximum(1.0, np.sqrt(t / freq[seen]))
+        if threshold > 0:
+            weights = np.where(present, factor[None], 0.0).max(1)
+            weights = np.maximum(weights, 1.0)  # a frame of only ignored pixels keeps weight 1
+        else:
+            weights = np.ones(len(frames))
+        return cls(threshold, frames, weights / weights.sum(), factor)
+
+    def focus_pixel(self, label: np.ndarray | None, rng: np.random.Generator) -> tuple[int, int] | None:
+        """A random pixel (y, x) of the rarest class in `label` (the largest class factor), or None."""
+        if label is None:
+            return None
+        ids = np.unique(label)
+        ids = ids[ids < len(self.class_factor)]
+        if not len(ids):
+            return None
+        rarest = int(ids[np.argmax(self.class_factor[ids])])
+        ys, xs = np.nonzero(label == rarest)
+        n = int(rng.integers(len(ys)))
+        return int(ys[n]), int(xs[n])
+
+
+@dataclass
 class PairBatch:
     """Stage-1 batch: keys, targets Bx3xHxW float RGB 0..255 (key earlier); target labels BxHxW int64
     (None when unlabelled); exact flow target -> key Bx2xHxW float and its validity BxHxW bool (None
@@ -267,6 +366,7 @@ def augment(
     aug: AugConfig,
     rng: np.random.Generator,
     flow: tuple[Tensor, Tensor] | None = None,
+    focus: tuple[int, int] | None = None,
 ) -> tuple[list[Tensor], Tensor | None, tuple[Tensor, Tensor] | None]:
     """Apply one random scale / crop / flip / colour draw to every image (and the label and flow).
 
@@ -274,6 +374,7 @@ def augment(
         images: HxWx3 uint8 frames of one sample (one frame, or the key and target of a pair).
         label: HxW uint8 class ids (255 ignore) of the last image, or None.
         flow: (2xHxW float pixel flow, HxW bool validity) of the last image, or None.
+        focus: a pixel (y, x) of the input the crop must contain (class-balanced crops), or None.
     Returns:
         ([3xhxw float32 0..255 per image], hxw int64 label or None, (2xhxw flow, hxw validity) or None),
         h x w = aug.crop. Regions padded when the scaled frame is smaller than the crop are black with
@@ -283,8 +384,12 @@ def augment(
     crop_h, crop_w = aug.crop
     s = float(rng.uniform(*aug.scale))
     new_h, new_w = max(1, round(height * s)), max(1, round(width * s))
-    top = int(rng.integers(max(new_h - crop_h, 0) + 1))
-    left = int(rng.integers(max(new_w - crop_w, 0) + 1))
+    if focus is None:
+        top = int(rng.integers(max(new_h - crop_h, 0) + 1))
+        left = int(rng.integers(max(new_w - crop_w, 0) + 1))
+    else:
+        top = _offset_containing(rng, focus[0] * new_h / height, new_h, crop_h)
+        left = _offset_containing(rng, focus[1] * new_w / width, new_w, crop_w)
     flip = aug.flip and rng.random() < 0.5
     colour = _colour_params(rng) if aug.colour else None
 
@@ -312,6 +417,14 @@ def augment(
         f = torch.stack((f[0] * (new_w / width) * (-1.0 if flip else 1.0), f[1] * (new_h / height)))
         aug_flow = (f, geom(flow[1][None].float(), "nearest", 0.0)[0] > 0.5)
     return out, lab, aug_flow
+
+
+def _offset_containing(rng: np.random.Generator, pos: float, length: int, crop: int) -> int:
+    """A uniform crop offset in [0, length - crop] whose window [offset, offset + crop) contains pos."""
+    hi_all = max(length - crop, 0)
+    p = min(max(int(pos), 0), length - 1)
+    lo, hi = max(0, p - crop + 1), min(hi_all, p)
+    return int(rng.integers(lo, hi + 1)) if hi >= lo else int(rng.integers(hi_all + 1))
 
 
 def _colour_params(rng: np.random.Generator) -> dict[str, float | bool]:

@@ -29,6 +29,7 @@ from mpvss_core.train.common import (
     pad_labels,
     set_threads,
 )
+from mpvss_core.train.data import BalanceConfig
 from mpvss_core.train.distributed import cleanup_distributed, setup_distributed, wrap_ddp
 from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, fit_stage
 from mpvss_core.train.validate import load_val_clips, per_frame_miou
@@ -48,6 +49,7 @@ class SegmenterTrainConfig:
     device: str = "auto"
     threads: int | None = None  # torch CPU threads (None: torch's default)
     val_stride: int = 3  # validate on every n-th frame of the validation clips
+    balance: BalanceConfig = field(default_factory=BalanceConfig)  # class-balanced frames (off: official)
     data: DataConfig = field(default_factory=DataConfig)
     criterion: CriterionConfig = field(default_factory=CriterionConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -93,7 +95,7 @@ def train_segmenter(cfg: SegmenterTrainConfig) -> dict[str, Any]:
         )
 
         def step_fn(step: int, rng: np.random.Generator) -> tuple[Tensor, dict[str, float]]:
-            images, labels = train_ds.frame_batch(rng, cfg.data.batch_size, cfg.data.aug)
+            images, labels = train_ds.frame_batch(rng, cfg.data.batch_size, cfg.data.aug, cfg.balance)
             return wrapped(images.to(dist_info.device), labels.to(dist_info.device))
 
         validate_fn = None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mpvss_core.data.classes import IGNORE_INDEX
+from mpvss_core.labels import IGNORE_INDEX
 from mpvss_core.viz._common import Colour, _as_palette, _blend
 from mpvss_core.viz._text import _font, _text_size
 

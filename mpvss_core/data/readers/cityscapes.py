@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mpvss_core.data.classes import CITYSCAPES_CLASSES, CITYSCAPES_LABELID_TO_TRAINID, IGNORE_INDEX
 from mpvss_core.data.clip import Clip
 from mpvss_core.data.readers.common import DEFAULT_LIMITS, ClipBuilder, ReaderLimits, frame_cap_note
 from mpvss_core.errors import InputError
 from mpvss_core.io import read_image_rgb, read_label_png
+from mpvss_core.labels import CITYSCAPES_CLASSES, CITYSCAPES_LABELID_TO_TRAINID, IGNORE_INDEX
 
 CITYSCAPES_FPS = 17.0  # the sequences were recorded at 17 Hz
 _FRAME_RE = re.compile(r"^(?P<city>.+)_(?P<seq>\d+)_(?P<frame>\d+)_leftImg8bit\.png$")

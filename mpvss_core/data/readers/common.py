@@ -12,9 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mpvss_core.data.classes import IGNORE_INDEX
 from mpvss_core.data.clip import Clip
 from mpvss_core.errors import InputError, LabelError
+from mpvss_core.labels import IGNORE_INDEX
 
 MiB = 1024**2
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})

@@ -10,7 +10,6 @@ from typing import BinaryIO
 
 import numpy as np
 
-from mpvss_core.data.classes import IGNORE_INDEX, SYNTH_CLASSES, palette_for
 from mpvss_core.data.clip import Clip
 from mpvss_core.data.readers.common import (
     DEFAULT_LIMITS,
@@ -24,6 +23,7 @@ from mpvss_core.data.readers.common import (
 )
 from mpvss_core.errors import ArchiveError, InputError, LabelError, VideoDecodeError
 from mpvss_core.io import iter_video_frames, read_image_rgb, read_label_png, safe_extract_zip
+from mpvss_core.labels import IGNORE_INDEX, SYNTH_CLASSES, palette_for
 
 FRAME_DIRS = ("frames", "images", "origin")
 LABEL_DIRS = ("labels", "masks", "mask")

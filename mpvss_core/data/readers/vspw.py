@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mpvss_core.data.classes import IGNORE_INDEX, SYNTH_CLASSES, generic_class_names
 from mpvss_core.data.clip import Clip
 from mpvss_core.data.readers.common import (
     DEFAULT_LIMITS,
@@ -27,6 +26,7 @@ from mpvss_core.data.readers.common import (
 )
 from mpvss_core.errors import InputError, LabelError
 from mpvss_core.io import read_image_rgb, read_label_png
+from mpvss_core.labels import IGNORE_INDEX, SYNTH_CLASSES, generic_class_names
 
 VSPW_NUM_CLASSES = 124
 VSPW_FPS = 15.0

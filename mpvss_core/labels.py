@@ -1,4 +1,7 @@
-"""Class names and palettes of the label spaces the project reads.
+"""The label spaces the project reads (class names, palettes, id maps) and the one IGNORE_INDEX.
+
+The bottom of the library: it imports nothing of mpvss_core, so data/, io/, viz/, metrics/, modeling/
+and train/ can all use it without import cycles.
 
 The built-in synthetic benchmark uses SYNTH_CLASSES: the 19 Cityscapes train classes minus
 `train` and `motorcycle` (never rendered), plus `water` (the paper's Figure B discusses it).
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-IGNORE_INDEX = 255
+IGNORE_INDEX = 255  # "no label" in every label map, ground truth or predicted (VSPW / Cityscapes)
 
 SYNTH_CLASSES: tuple[str, ...] = (
     "road",
