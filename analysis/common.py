@@ -1,11 +1,11 @@
 """What every artifact shares: the run context, the artifact record, data and cached evaluations.
 
-    ctx = ReproContext(model="tiny", max_clips=1, max_frames=18)
+    ctx = ReproContext(model=resolve_model("tiny"), max_clips=1, max_frames=18)
     plan = Plan(ctx, [("query_flow", 5), ("copy", 5)])      # evaluations, with progress and skips
     result = plan.results[("query_flow", 5)]                  # EvalResult, or None when skipped
 
-Evaluations go through `mpvss_core.eval_runner.run_evaluation`, so they are stored by content: the
-artifacts that need the same (method, K) share one evaluation, and a repeat run reads them back.
+Evaluations go through `mpvss_core.evaluation.runner.run_evaluation`, so they are stored by content:
+the artifacts that need the same (method, K) share one evaluation, and a repeat run reads them back.
 """
 
 from __future__ import annotations
@@ -20,11 +20,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from mpvss_core.data.clip import Clip
-from mpvss_core.eval_data import ClipEntry, DataSet, resolve_data
-from mpvss_core.eval_runner import run_evaluation
-from mpvss_core.results import EvalResult
+from mpvss_core.errors import InputError, MethodUnavailableError
+from mpvss_core.evaluation.datasets import ClipEntry, DataSet, resolve_data
+from mpvss_core.evaluation.runner import run_evaluation
+from mpvss_core.evaluation.store import EvalResult
+from mpvss_core.methods import method_spec
+from mpvss_core.predictor import VideoPredictor
 from mpvss_core.schedules import ScheduleSpec
-from mpvss_core.zoo import MethodUnavailableError, available_methods, resolve_spec
+from mpvss_core.spec import ModelSpec, resolve_model
 
 __all__ = [
     "Artifact",
@@ -33,7 +36,7 @@ __all__ = [
     "ReproContext",
     "context_data",
     "fmt",
-    "is_random",
+    "predictor",
     "setting_of",
 ]
 
@@ -48,8 +51,8 @@ class ReproContext:
     """How to regenerate an artifact.
 
     Attributes:
-        model: `--model` spec ("default" = shipped bundle, "tiny" = random weights, a folder).
-        data: `--data` spec (`mpvss_core.eval_data.resolve_data`).
+        model: the resolved model (`mpvss_core.spec.resolve_model`).
+        data: `--data` spec (`mpvss_core.evaluation.datasets.resolve_data`).
         max_clips: only the first N clips.
         max_frames: only the first N frames of each clip (mVC_8/16 need clips of more than 16 frames).
         device: torch device of the evaluations.
@@ -57,7 +60,7 @@ class ReproContext:
         progress: called as progress(fraction 0..1, message); may raise to cancel the run.
     """
 
-    model: str = "default"
+    model: ModelSpec = field(default_factory=lambda: resolve_model("default"))
     data: str = "synthetic:val"
     max_clips: int | None = None
     max_frames: int | None = None
@@ -124,8 +127,6 @@ def _loader(entry: ClipEntry, max_frames: int | None, keep: bool) -> Callable[[]
 def context_data(ctx: ReproContext) -> DataSet:
     """The clips of `ctx` (first max_clips, first max_frames frames), resolved once per process."""
     if ctx.max_frames is not None and ctx.max_frames < 2:
-        from mpvss_core.errors import InputError
-
         raise InputError(
             f"--max-frames must be >= 2 (a key frame and a propagated one), got {ctx.max_frames}"
         )
@@ -143,9 +144,11 @@ def context_data(ctx: ReproContext) -> DataSet:
     return _DATA[key]
 
 
-def is_random(model: str) -> bool:
-    """True when `model` names a preset with random weights (its scores mean nothing)."""
-    return resolve_spec(model).kind == "random"
+def predictor(ctx: ReproContext, method: str) -> VideoPredictor | None:
+    """The predictor of `method` for the context's model, or None when the model cannot run it."""
+    if not ctx.model.can_run(method):
+        return None
+    return VideoPredictor(ctx.model, method, device=ctx.device)
 
 
 class Plan:
@@ -162,13 +165,12 @@ class Plan:
         self.ctx = ctx
         self.results: dict[tuple[str, int], EvalResult | None] = {}
         self.skipped: dict[str, str] = {}
-        have = set(available_methods(ctx.model))
         data = context_data(ctx)
         todo = list(dict.fromkeys(wanted))
         for i, (method, k) in enumerate(todo):
             ctx.report(start + (stop - start) * i / len(todo), f"{method} K={k}")
-            if method not in have and not (method == "stages_3" and "query_flow" in have):
-                self.skipped[method] = f"model {ctx.model!r} has no trained weights for {method}"
+            if not ctx.model.can_run(method):
+                self.skipped[method] = skip_reason(ctx, method)
                 self.results[(method, k)] = None
                 continue
             try:
@@ -193,11 +195,18 @@ class Plan:
         return [f"{m} skipped: {why}." for m, why in self.skipped.items()]
 
 
+def skip_reason(ctx: ReproContext, method: str) -> str:
+    """Why the context's model cannot run `method` (the model spec's own words)."""
+    return ctx.model.unavailable.get(
+        method_spec(method).name, f"model {ctx.model.label!r} cannot run {method}"
+    )
+
+
 def setting_of(ctx: ReproContext, plan: Plan | None = None, **extra: Any) -> dict[str, Any]:
     """The setting an artifact states: data, resolution, K, device, model, clips and frames, weights."""
     setting: dict[str, Any] = {
-        "model": ctx.model,
-        "random_weights": is_random(ctx.model),
+        "model": ctx.model.label,
+        "random_weights": ctx.model.random_init,
         "data": ctx.data,
         "max_clips": ctx.max_clips,
         "max_frames": ctx.max_frames,
@@ -220,9 +229,9 @@ def setting_of(ctx: ReproContext, plan: Plan | None = None, **extra: Any) -> dic
 
 
 def weights_finding(ctx: ReproContext) -> list[str]:
-    if is_random(ctx.model):
+    if ctx.model.random_init:
         return [
-            f"Model {ctx.model!r} has random weights: our scores are meaningless and any agreement "
+            f"Model {ctx.model.label!r} has random weights: our scores are meaningless and any agreement "
             "with the paper's direction is chance (costs and shapes are real)."
         ]
     return []

@@ -15,11 +15,20 @@ import pandas as pd
 
 from mpvss_core.frame_result import FrameResult, mask_logits_to_frame, query_flows_to_frame
 from mpvss_core.metrics import flow_epe
-from mpvss_core.predictor import VideoPredictor
+from mpvss_core.schedules import FixedInterval
 from mpvss_core.viz import apply_colormap, attention_heatmap, colorize_labels, flow_scale, flow_to_rgb
-from mpvss_core.zoo import available_methods
 
-from .common import K_DEFAULT, Artifact, ReproContext, context_data, fmt, setting_of, weights_finding
+from .common import (
+    K_DEFAULT,
+    Artifact,
+    ReproContext,
+    context_data,
+    fmt,
+    predictor,
+    setting_of,
+    skip_reason,
+    weights_finding,
+)
 from .images import chosen_frames, image_grid, shrink
 from .paper_reference import CLAIMS, SOURCES, reference
 
@@ -27,14 +36,14 @@ TITLE = "Figure C: query-based flow, pixel-wise flow, per-query flows, masks and
 TOP_QUERIES = 3
 
 
-def run_frames(ctx: ReproContext, method: str, clip, frames: list[int]) -> dict[int, FrameResult]:
-    """FrameResults (all diagnostics) of `frames` of `clip`, propagated with `method` at K_DEFAULT."""
-    predictor = VideoPredictor(method, model=ctx.model, device=ctx.device)
-    out = {}
-    for r in predictor.propagate(clip, K_DEFAULT, diagnostics=True, max_frames=max(frames) + 1):
-        if r.index in frames:
-            out[r.index] = r
-    return out
+def run_frames(ctx: ReproContext, method: str, clip, frames: list[int]) -> dict[int, FrameResult] | None:
+    """FrameResults (all diagnostics) of `frames` of `clip` with `method` at K_DEFAULT (random access:
+    each frame from its key frame only), or None when the model cannot run the method."""
+    p = predictor(ctx, method)
+    if p is None:
+        return None
+    state = p.init_video(clip, K_DEFAULT)
+    return {f: p.predict_frame(state, f, diagnostics=True) for f in frames}
 
 
 def top_queries(r: FrameResult, count: int = TOP_QUERIES) -> list[int]:
@@ -84,14 +93,20 @@ def compute(ctx: ReproContext) -> Artifact:
     """Panels for the chosen frames as three figures (flows, queries, attention) and the EPE table."""
     clip = context_data(ctx).entries[0].load()
     frames = chosen_frames(clip.num_frames, K_DEFAULT)
-    have = set(available_methods(ctx.model))
-    methods = [m for m in ("query_flow", "query_flow_noinit") if m in have]
+    wanted = ("query_flow", "query_flow_noinit")
     results = {}
-    for i, m in enumerate(methods):
-        ctx.report(i / (len(methods) + 1), f"propagating {m}")
-        results[m] = run_frames(ctx, m, clip, frames)
-    ctx.report(len(methods) / (len(methods) + 1), "drawing")
-    gts = {f: clip.flow(f, f - f % K_DEFAULT) if clip.has_flow else None for f in frames}
+    for i, m in enumerate(wanted):
+        ctx.report(i / (len(wanted) + 1), f"propagating {m}")
+        if (got := run_frames(ctx, m, clip, frames)) is not None:
+            results[m] = got
+    methods = list(results)
+    ctx.report(len(wanted) / (len(wanted) + 1), "drawing")
+    # each frame's key frame, as its results say (the schedule's, when no method ran)
+    keys = {
+        f: next((r[f].key_index for r in results.values()), FixedInterval(K_DEFAULT).key_of(f))
+        for f in frames
+    }
+    gts = {f: clip.flow(f, keys[f]) if clip.has_flow else None for f in frames}
     scale = (
         flow_scale([g[0] for g in gts.values() if g], [g[1] for g in gts.values() if g])
         if clip.has_flow
@@ -104,7 +119,7 @@ def compute(ctx: ReproContext) -> Artifact:
     def label_img(labels):
         return shrink(colorize_labels(labels, clip.palette), nearest=True)
 
-    cols = [f"frame {f} (key {f - f % K_DEFAULT})" for f in frames]
+    cols = [f"frame {f} (key {keys[f]})" for f in frames]
     rows_flow = {"input frame": [shrink(clip.frames[f]) for f in frames]}
     rows_q: dict[str, list] = {}
     rows_att: dict[str, list] = {}
@@ -187,7 +202,7 @@ def compute(ctx: ReproContext) -> Artifact:
             list(rows_att.values()), list(rows_att), cols, "Figure C: flow-query attention"
         )
 
-    findings = weights_finding(ctx) + _findings(ctx, have, table, conc)
+    findings = weights_finding(ctx) + _findings(ctx, set(methods), table, conc)
     setting = setting_of(
         ctx,
         None,
@@ -223,7 +238,7 @@ def _findings(ctx: ReproContext, have: set, table: pd.DataFrame, conc: dict) -> 
     out = []
     for m in ("query_flow", "query_flow_noinit"):
         if m not in have:
-            out.append(f"{m} skipped: model {ctx.model!r} has no trained weights for it.")
+            out.append(f"{m} skipped: {skip_reason(ctx, m)}.")
     qf = table[table["model"] == "query_flow"]
     if len(qf):
         f, q, p = (qf[c].mean() for c in ("epe_fused", "epe_query_branch", "epe_pixel_branch"))

@@ -10,11 +10,20 @@ from __future__ import annotations
 import pandas as pd
 
 from mpvss_core.metrics import frame_miou
-from mpvss_core.predictor import VideoPredictor
 from mpvss_core.viz import colorize_labels, overlay_labels
-from mpvss_core.zoo import available_methods
 
-from .common import K_DEFAULT, Artifact, ReproContext, context_data, fmt, setting_of, versus, weights_finding
+from .common import (
+    K_DEFAULT,
+    Artifact,
+    ReproContext,
+    context_data,
+    fmt,
+    predictor,
+    setting_of,
+    skip_reason,
+    versus,
+    weights_finding,
+)
 from .images import chosen_frames, image_grid, shrink
 from .paper_reference import CLAIMS, SOURCES, reference
 
@@ -30,17 +39,14 @@ def compute(ctx: ReproContext) -> Artifact:
     """Label maps of the three methods on the chosen frames, and their per-frame mIoU."""
     clip = context_data(ctx).entries[0].load()
     frames = chosen_frames(clip.num_frames, K_DEFAULT)
-    have = set(available_methods(ctx.model))
-    methods = [m for m in METHODS if m in have]
-    # bi-directional needs the next key frame, so it may run past the last chosen frame
-    stop = min(clip.num_frames, max(frames) + K_DEFAULT + 1)
     labels: dict[str, dict[int, object]] = {}
-    for i, m in enumerate(methods):
-        ctx.report(i / len(methods), f"propagating {m}")
-        predictor = VideoPredictor(m, model=ctx.model, device=ctx.device)
-        labels[m] = {
-            r.index: r for r in predictor.propagate(clip, K_DEFAULT, max_frames=stop) if r.index in frames
-        }
+    for i, m in enumerate(METHODS):
+        ctx.report(i / len(METHODS), f"propagating {m}")
+        p = predictor(ctx, m)
+        if p is not None:  # random access: each frame from its key frame(s) only
+            state = p.init_video(clip, K_DEFAULT)
+            labels[m] = {f: p.predict_frame(state, f, diagnostics=False) for f in frames}
+    methods = list(labels)
 
     rows, titles, table_rows = [], [], []
     rows.append([shrink(clip.frames[f]) for f in frames])
@@ -74,13 +80,14 @@ def compute(ctx: ReproContext) -> Artifact:
     )
     table["paper_claim"] = CLAIMS["figure_d"]
     table["paper_source"] = SOURCES["figure_d"]
-    cols = [f"frame {f} (key {f - f % K_DEFAULT})" for f in frames]
+    shown = next(iter(labels.values()), {})
+    cols = [f"frame {f} (key {shown[f].key_index})" if f in shown else f"frame {f}" for f in frames]
     fig = image_grid(rows, titles, cols, TITLE)
 
     findings = weights_finding(ctx)
     for m in METHODS:
-        if m not in have:
-            findings.append(f"{m} skipped: model {ctx.model!r} has no trained weights for it.")
+        if m not in labels:
+            findings.append(f"{m} skipped: {skip_reason(ctx, m)}.")
     mean = table.groupby("method")["ours_frame_miou"].mean()
     for other in ("optical_flow", "bi_optical_flow"):
         if "query_flow" in mean and other in mean:

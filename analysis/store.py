@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.io as pio
 
-from mpvss_core.results import json_safe
+from mpvss_core.evaluation.store import json_safe
 
 from .common import Artifact
 

@@ -17,11 +17,11 @@ import plotly.express as px
 
 from mpvss_core.build import build_model
 from mpvss_core.config import NUM_CITYSCAPES_CLASSES, NUM_VSPW_CLASSES, PAPER_PRESETS, MPVSSConfig, get_preset
-from mpvss_core.costs import FLOPS_UNIT, frame_gflops
+from mpvss_core.evaluation.costs import FLOPS_UNIT, frame_gflops
 from mpvss_core.flops import count_parameters
-from mpvss_core.zoo import MethodUnavailableError, config_of
+from mpvss_core.spec import ModelSpec
 
-from .common import K_DEFAULT, Artifact, ReproContext, fmt, is_random
+from .common import K_DEFAULT, Artifact, ReproContext, fmt
 from .paper_reference import (
     PAPER_AVG,
     PAPER_KEY,
@@ -92,17 +92,15 @@ def paper_scale_costs(
     return pd.DataFrame(rows)
 
 
-def our_model_costs(model: str) -> pd.DataFrame:
+def our_model_costs(spec: ModelSpec) -> pd.DataFrame:
     """The same columns for `--model` (its query_flow variant, else its segmenter) at 256x512."""
-    try:
-        cfg, method = config_of(model, "query_flow"), "query_flow"
-    except MethodUnavailableError:
-        cfg, method = config_of(model, "per_frame"), "per_frame"
+    method = "query_flow" if spec.can_run("query_flow") else "per_frame"
+    cfg = spec.config(method)
     row = {
         "dataset": "synthetic",
         "resolution": f"{OUR_SIZE[0]}x{OUR_SIZE[1]}",
         "classes": cfg.segmenter.num_classes,
-        "model": f"{model} ({cfg.name}, {method})",
+        "model": f"{spec.label} ({cfg.name}, {method})",
         "backbone": "ours",
         **_costs(cfg, OUR_SIZE, non_key=method == "query_flow"),
         "paper_source": "",
@@ -116,7 +114,7 @@ def compute(
     """Table III (fewer presets/datasets only to save time, e.g. in tests)."""
     scale = 0.9 / max(len(presets) * len(datasets), 1)
     table = paper_scale_costs(presets, datasets, lambda f, m: ctx.report(f * 0.9, m))
-    ctx.report(0.9 + scale, f"FLOPs of {ctx.model}")
+    ctx.report(0.9 + scale, f"FLOPs of {ctx.model.label}")
     table = pd.concat([table, our_model_costs(ctx.model)], ignore_index=True)
     ctx.report(1.0, "FLOPs done")
 
@@ -170,10 +168,10 @@ def compute(
             "frame)."
         )
     else:
-        findings.append(f"Our model {ctx.model!r} has no query_flow weights: key-frame cost only.")
+        findings.append(f"Our model {ctx.model.label!r} has no query_flow weights: key-frame cost only.")
     setting = {
-        "model": ctx.model,
-        "random_weights": is_random(ctx.model),
+        "model": ctx.model.label,
+        "random_weights": ctx.model.random_init,
         "data": "none (FLOPs on fake tensors)",
         "resolution": {d: DATASETS[d][0] for d in datasets} | {"ours": OUR_SIZE},
         "K": K_DEFAULT,

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mpvss_core.train.export import read_bundle_index
-from mpvss_core.zoo import resolve_spec
+from mpvss_core.bundle import read_bundle
+from mpvss_core.spec import ModelSpec
 
-from .common import Artifact, ReproContext, fmt, is_random
+from .common import Artifact, ReproContext, fmt
 from .paper_reference import REFERENCE_BACKBONE, SOURCES, TABLE_IV, reference
 
 TITLE = "Table IV: training time"
@@ -34,11 +34,10 @@ def _loss(entry: str, command: str) -> str:
     return "set loss through the warped masks (paper)"
 
 
-def _records(model: str) -> dict[str, dict]:
-    spec = resolve_spec(model)
-    if spec.kind != "bundle":
+def _records(spec: ModelSpec) -> dict[str, dict]:
+    if spec.kind != "bundle" or spec.path is None:
         return {}
-    return {k: _whole_training(r) for k, r in (read_bundle_index(spec.path).get("records") or {}).items()}
+    return {k: _whole_training(r) for k, r in (read_bundle(spec.path).get("records") or {}).items()}
 
 
 def _whole_training(rec: dict) -> dict:
@@ -96,7 +95,7 @@ def compute(ctx: ReproContext) -> Artifact:
     findings = []
     if not records:
         findings.append(
-            f"Model {ctx.model!r} has no training records (random weights or a plain checkpoint): "
+            f"Model {ctx.model.label!r} has no training records (random weights or a plain checkpoint): "
             "only the paper's numbers are shown."
         )
     seg = records.get("segmenter", {}).get("train_minutes")
@@ -131,8 +130,8 @@ def compute(ctx: ReproContext) -> Artifact:
         )
     ctx.report(1.0, "done")
     setting = {
-        "model": ctx.model,
-        "random_weights": is_random(ctx.model),
+        "model": ctx.model.label,
+        "random_weights": ctx.model.random_init,
         "data": "training records (bundle.json)",
         "device": "as recorded per entry",
         "entries": sorted(records),

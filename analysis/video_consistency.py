@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from plotly.subplots import make_subplots
 
-from mpvss_core.methods import METHODS as ALL_METHODS
+from mpvss_core.methods import ALL_METHODS
 
 from .common import K_DEFAULT, Artifact, Plan, ReproContext, fmt, setting_of, versus, weights_finding
 from .paper_reference import REFERENCE_BACKBONE, SOURCES, VSPW_MPVSS, reference

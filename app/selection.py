@@ -6,10 +6,11 @@ plain dict), so only key access is used: `event["selection"]["points"]`, never a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["frame_from_selection", "points_of", "query_from_selection"]
+__all__ = ["frame_from_selection", "points_of", "query_from_selection", "selection_signature"]
 
 
 def points_of(event: Any) -> list[Mapping[str, Any]]:
@@ -58,3 +59,8 @@ def query_from_selection(event: Any, valid: set[int] | None = None) -> int | Non
         if query is not None and (valid is None or query in valid):
             return query
     return None
+
+
+def selection_signature(event: Any) -> str:
+    """A stable text of an event's selected points (to tell a new click from one already handled)."""
+    return json.dumps([dict(p) for p in points_of(event)], sort_keys=True, default=str)

@@ -1,7 +1,7 @@
-"""Where the app's models and clips come from: the run profile (env overrides for tests), model specs
-(shipped bundle, random "tiny", a user checkpoint / bundle / local Hugging Face Mask2Former folder),
-and clip sources (built-in synthetic clips, uploads, a dataset folder). No Streamlit here: every
-function is testable on its own; `app.state` adds the caching.
+"""Where the app's clips come from, and the run profile: the env overrides for tests, the default
+model string, clip sources (built-in synthetic clips, uploads, a dataset folder). Models are resolved by
+`mpvss_core.spec.resolve_model` (the sidebar calls it once per run). No Streamlit here: every function
+is testable on its own; `app.state` adds the caching.
 
 Env overrides (tests and small machines):
     MPVSS_APP_TEST=1        tiny random model, 8 frames at 64x128, one torch thread, short K lists
@@ -22,15 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mpvss_core.build import build_model, is_hf_mask2former_dir
-from mpvss_core.config import SEGMENTER_ONLY_METHODS
 from mpvss_core.data.clip import Clip
 from mpvss_core.data.readers import VIDEO_EXTS, ReaderLimits, list_vspw_clips, load_clip, read_vspw_clip
 from mpvss_core.data.readers.common import MiB
 from mpvss_core.data.synthetic import SPLITS, render_clip
 from mpvss_core.errors import InputError
-from mpvss_core.methods import METHODS, Method, load_method, make_method
-from mpvss_core.zoo import ASSETS, DEFAULT_BUNDLE, available_methods
+from mpvss_core.spec import ASSETS, DEFAULT_MODEL
 
 # Caps on user clips: every frame costs a segmenter or flow pass on a CPU, so they are far below the
 # readers' defaults. `.streamlit/config.toml` caps the upload itself at the same size.
@@ -38,9 +35,6 @@ UPLOAD_LIMITS = ReaderLimits(
     max_frames=60, max_side=640, max_file_bytes=100 * MiB, max_zip_files=2000, max_extracted_bytes=1024 * MiB
 )
 UPLOAD_EXTS = frozenset({*VIDEO_EXTS, ".zip"})
-# Display order of the methods (the paper's order: baselines, then the learned flows). stages_3 is not
-# listed: it is query_flow (S = 3), and listing it would show the same model twice.
-METHOD_ORDER = (*METHODS, "stages_1", "stages_2", "stages_4")
 DEMO_METHODS = ("per_frame", "copy", "optical_flow", "query_flow")
 
 
@@ -67,8 +61,8 @@ def _size(text: str) -> tuple[int, int]:
 def profile() -> Profile:
     """The run profile from the environment (read once per process)."""
     test = os.environ.get("MPVSS_APP_TEST", "") not in ("", "0")
-    shipped = (ASSETS / DEFAULT_BUNDLE / "bundle.json").is_file()
-    model = os.environ.get("MPVSS_APP_MODEL") or ("tiny" if test or not shipped else DEFAULT_BUNDLE)
+    shipped = (ASSETS / DEFAULT_MODEL / "bundle.json").is_file()
+    model = os.environ.get("MPVSS_APP_MODEL") or ("tiny" if test or not shipped else DEFAULT_MODEL)
     frames = int(os.environ.get("MPVSS_APP_FRAMES") or (8 if test else 20))
     size = _size(os.environ.get("MPVSS_APP_SIZE") or ("64x128" if test else "256x512"))
     data_dir = Path(os.environ.get("MPVSS_APP_DATA") or Path(tempfile.gettempdir()) / "mpvss_app")
@@ -78,49 +72,6 @@ def profile() -> Profile:
 
         torch.set_num_threads(1)  # tests share a busy 2-core machine
     return Profile(test, model, frames, size, intervals, data_dir)
-
-
-# --- models ------------------------------------------------------------------------------------------
-def model_stamp(spec: str) -> str:
-    """Identity of a model spec's files (names, sizes, mtimes): changes when weights are retrained."""
-    path = ASSETS / DEFAULT_BUNDLE if spec == DEFAULT_BUNDLE else Path(spec)
-    if not path.is_dir():
-        return "random" if not path.exists() else f"file:{path.stat().st_mtime_ns}"
-    h = hashlib.sha256(str(path.resolve()).encode())
-    for f in sorted(path.rglob("*.json")) + sorted(path.rglob("*.safetensors")):
-        st = f.stat()
-        h.update(f"{f.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
-def check_model_spec(spec: str) -> None:
-    """Raise InputError when a user model path is unusable (before anything is loaded)."""
-    if spec in (DEFAULT_BUNDLE, "tiny"):
-        return
-    path = Path(spec)
-    if not path.exists():
-        raise InputError(f"model folder '{spec}' does not exist")
-    if not path.is_dir():
-        raise InputError(f"'{spec}' is a file: give the checkpoint or bundle folder")
-
-
-def methods_of(spec: str) -> list[str]:
-    """Methods the model can run, in display order (a local HF Mask2Former has no flow module)."""
-    check_model_spec(spec)
-    names = list(SEGMENTER_ONLY_METHODS) if is_hf_mask2former_dir(spec) else available_methods(spec)
-    names = [m for m in names if m != "stages_3"]  # the same model as query_flow
-    return [m for m in METHOD_ORDER if m in names] + sorted(set(names) - set(METHOD_ORDER))
-
-
-def build_method(spec: str, name: str, device: str) -> Method:
-    """The method `name` on the model `spec` (raises MethodUnavailableError / CheckpointError)."""
-    if is_hf_mask2former_dir(spec):
-        if name not in SEGMENTER_ONLY_METHODS:
-            from mpvss_core.zoo import MethodUnavailableError
-
-            raise MethodUnavailableError(f"a Hugging Face Mask2Former folder has no flow module for {name!r}")
-        return make_method(name, build_model("tiny", checkpoint=spec, device=device).eval())
-    return load_method(name, spec, device=device)
 
 
 # --- clips -------------------------------------------------------------------------------------------
@@ -185,6 +136,22 @@ def load_upload(name: str, data: bytes, root: Path, limits: ReaderLimits = UPLOA
     if clip.num_frames < 2:
         raise InputError(f"'{name}' has {clip.num_frames} frame: at least 2 are needed to propagate")
     return clip
+
+
+def clip_stamp(path: str, clip_name: str) -> str:
+    """Identity of one clip of a folder source (its files' names, sizes and modification times), so a
+    re-written clip is read again; only that clip's files are looked at, not the whole dataset."""
+    p = Path(path)
+    if p.name != clip_name:
+        p = next((f for f in list_vspw_clips(p) if f.name == clip_name), p) if p.is_dir() else p
+    if not p.exists():
+        return "missing"
+    files = [p] if p.is_file() else sorted(q for q in p.rglob("*") if q.is_file())
+    h = hashlib.sha256(str(p.resolve()).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def dataset_clips(path: str) -> list[str]:

@@ -1,12 +1,18 @@
-"""Session state and caching of the app: the current settings, cached models and clips, the prediction
-store, per-frame diagnostics, and the Stop flag of long work.
+"""Session state and caching of the app: the current settings, cached predictors and clips, the
+predictions of the clip, per-frame diagnostics, and the Stop flag of long work.
+
+The app keeps no scoring code: a method's predictions on the clip ARE an evaluation
+(`mpvss_core.evaluation.runner.run_evaluation` with `keep_labels`), scored by the library's scorer and
+written to the results store under the same key the Key-frame interval and Video consistency pages
+read, so one (model, clip, method, K) is computed once for every page and every session.
 
 Caching (all keyed by content, so nothing stale is ever shown):
-- models: `st.cache_resource` keyed on (model spec, its files' stamp, method, device);
-- clips: `st.cache_resource` keyed on the source (seed and size, upload bytes hash, folder path);
-- predictions: a process-wide LRU keyed on (model identity, clip content hash, method, K); a run that
-  is stopped half-way stores nothing;
-- diagnostics of one frame: the same, plus the frame index.
+- predictors: `st.cache_resource` keyed on the method's model identity (`ModelSpec.key`: weights and
+  config hashes), the method and the device;
+- clips: `st.cache_resource` keyed on the source (seed and size, upload bytes hash, folder stamp);
+- predictions (labels + evaluation): a process-wide LRU keyed on (model identity, clip content hash,
+  method, K); a run that is stopped half-way stores nothing;
+- random access to one frame: one `VideoState` per (model, clip, method, K) keeps its key frames.
 
 Cancelling: long loops update an `st.progress` bar between frames and render a Stop button first.
 Clicking Stop makes Streamlit interrupt the running script at its next Streamlit call (the progress
@@ -26,11 +32,14 @@ import streamlit as st
 
 from app import sources
 from mpvss_core.data.clip import Clip
+from mpvss_core.evaluation.datasets import ClipEntry, DataSet
+from mpvss_core.evaluation.runner import run_evaluation
+from mpvss_core.evaluation.store import EvalResult, ResultStore
 from mpvss_core.frame_result import FrameResult
 from mpvss_core.labels import generic_class_names, palette_for
-from mpvss_core.methods import Method
-from mpvss_core.metrics import frame_miou
-from mpvss_core.schedules import FixedInterval
+from mpvss_core.predictor import VideoPredictor, VideoState
+from mpvss_core.schedules import FixedInterval, ScheduleSpec
+from mpvss_core.spec import ModelSpec
 
 STOP = "stop"
 _SETTINGS = "_settings"
@@ -38,19 +47,33 @@ _SETTINGS = "_settings"
 
 @dataclass
 class Settings:
-    """What the sidebar chose; every page reads it with `settings()`."""
+    """What the sidebar chose; every page reads it with `settings()`.
 
-    model: str
+    Attributes:
+        spec: the resolved model (resolved once per run, by the sidebar).
+        schedule: the key-frame schedule of the clip (which frames are key frames).
+    """
+
+    spec: ModelSpec
     device: str
     clip: Clip
     digest: str
     interval: int
     methods: list[str]
-    available: list[str]
-    model_id: str
-    random_weights: bool
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def available(self) -> list[str]:
+        return self.spec.methods
+
+    @property
+    def schedule(self) -> FixedInterval:
+        return FixedInterval(self.interval)
+
+    @property
+    def random_weights(self) -> bool:
+        return self.spec.random_init
 
     @property
     def scored(self) -> bool:
@@ -59,11 +82,13 @@ class Settings:
 
     @property
     def label_space_matches(self) -> bool:
-        return num_classes(self) == self.clip.num_classes
+        return self.spec.num_classes == self.clip.num_classes
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return self.clip.class_names if self.label_space_matches else generic_class_names(num_classes(self))
+        if self.label_space_matches:
+            return self.clip.class_names
+        return self.spec.class_names or generic_class_names(self.spec.num_classes)
 
     @property
     def palette(self) -> np.ndarray:
@@ -81,22 +106,13 @@ def settings() -> Settings:
 
 # --- cached loaders ------------------------------------------------------------------------------------
 @st.cache_resource(max_entries=24, show_spinner="Loading model ...")
-def _method(spec: str, stamp: str, name: str, device: str) -> Method:
-    return sources.build_method(spec, name, device)
+def _predictor(model_key: str, method: str, device: str, _spec: ModelSpec) -> VideoPredictor:
+    return VideoPredictor(_spec, method, device=device)
 
 
-def method(s: Settings, name: str) -> Method:
-    """The loaded method `name` of the current model (shared by all sessions; inference only)."""
-    return _method(s.model, s.model_id, name, s.device)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def methods_of(spec: str, stamp: str) -> list[str]:
-    return sources.methods_of(spec)
-
-
-def num_classes(s: Settings) -> int:
-    return int(method(s, s.available[0]).model.segmenter.num_classes)
+def predictor(s: Settings, method: str) -> VideoPredictor:
+    """The predictor of `method` for the current model (shared by all sessions; inference only)."""
+    return _predictor(s.spec.key(method), method, s.device, s.spec)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Rendering the built-in clip ...")
@@ -120,15 +136,23 @@ def folder_clip(path: str, clip_name: str, stamp: str) -> tuple[Clip, str]:
 # --- predictions -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Prediction:
-    """One method's labels for every frame of the clip and its per-frame table.
+    """One method's labels for every frame of the clip, and its evaluation (`EvalResult`).
 
-    `table` columns: frame, method, is_key, key_index, distance, miou (% or NaN), model_ms, e2e_ms,
-    segment_ms, propagate_ms, flow_ms (NaN where a method has no such part).
+    `table`: the evaluation's per-frame rows with a `method` column and the timings in ms
+    (`model_ms`, `e2e_ms`, `segment_ms`, `propagate_ms`, `flow_ms`; NaN where a method has no part).
     """
 
     method: str
     labels: np.ndarray
-    table: pd.DataFrame
+    result: EvalResult
+
+    @property
+    def table(self) -> pd.DataFrame:
+        t = self.result.per_frame.copy()
+        t.insert(1, "method", self.method)
+        for col in [c for c in t.columns if c.endswith("_s")]:
+            t[col[:-2] + "_ms"] = 1000.0 * t.pop(col)
+        return t
 
 
 class _LRU(OrderedDict):
@@ -145,12 +169,19 @@ class _LRU(OrderedDict):
 
 @st.cache_resource
 def _store() -> _LRU:
-    """Predictions and diagnostics of every session, keyed by content (see the module docstring)."""
+    """Predictions and frame states of every session, keyed by content (see the module docstring)."""
     return _LRU(96)
 
 
-def _key(s: Settings, *parts) -> tuple:
-    return (s.model, s.model_id, s.device, s.digest, s.interval, *parts)
+def clip_dataset(s: Settings) -> DataSet:
+    """The clip as a one-clip DataSet whose identity is its content hash (results-store keys)."""
+    clip = s.clip
+    entry = ClipEntry(clip.name, lambda: clip, f"app-clip:{s.digest}", "rendered")
+    return DataSet(f"app:{clip.name}", [entry])
+
+
+def _key(s: Settings, method: str, *parts) -> tuple:
+    return (s.spec.key(method), s.device, s.digest, s.interval, method, *parts)
 
 
 def stop_requested() -> bool:
@@ -175,21 +206,6 @@ def stopped_notice(what: str) -> None:
     st.button("Resume", key=f"resume_{what}", on_click=_resume, type="primary")
 
 
-def _frame_row(r: FrameResult, name: str, clip: Clip, scored: bool, ncls: int) -> dict:
-    t = r.timings
-    ms = {
-        k: 1000 * t[k] if k in t else np.nan
-        for k in ("model_s", "e2e_s", "segment_s", "propagate_s", "flow_s")
-    }
-    miou = np.nan
-    if scored and clip.labelled[r.index]:
-        miou = 100.0 * frame_miou(r.labels, clip.labels[r.index], ncls)
-    row = {"frame": r.index, "method": name, "is_key": r.is_key, "key_index": r.key_index}
-    row.update(distance=r.distance, miou=miou)
-    row.update({k.replace("_s", "_ms"): v for k, v in ms.items()})
-    return row
-
-
 def predictions(s: Settings, names: Iterable[str]) -> dict[str, Prediction]:
     """Predictions of `names` on the clip: cached ones at once, the rest computed with a progress bar.
 
@@ -197,12 +213,12 @@ def predictions(s: Settings, names: Iterable[str]) -> dict[str, Prediction]:
     """
     names = list(names)
     store = _store()
-    missing = [m for m in names if _key(s, "pred", m) not in store]
+    missing = [m for m in names if _key(s, m, "pred") not in store]
     if missing and not stop_requested():
         _compute(s, missing, store)
     elif missing:
         stopped_notice("predictions of " + ", ".join(missing))
-    return {m: store[_key(s, "pred", m)] for m in names if _key(s, "pred", m) in store}
+    return {m: store[_key(s, m, "pred")] for m in names if _key(s, m, "pred") in store}
 
 
 def _compute(s: Settings, missing: list[str], store: _LRU) -> None:
@@ -211,35 +227,49 @@ def _compute(s: Settings, missing: list[str], store: _LRU) -> None:
     with box.container():
         bar = st.progress(0.0, text="Starting ...")
         stop_button(f"stop_pred_{'_'.join(missing)}")
-    done = 0
-    ncls = num_classes(s)
+    done = [0]
+    data = clip_dataset(s)
     for name in missing:
-        m = method(s, name)
-        labels, rows = [], []
-        for r in m.run(clip.frames, FixedInterval(s.interval)):
-            labels.append(r.labels)
-            rows.append(_frame_row(r, name, clip, s.scored, ncls))
-            done += 1
+
+        def progress(r: FrameResult, _clip_no: int, name: str = name) -> None:
+            done[0] += 1
             # the update is where a Stop click interrupts the run (between two frames)
-            bar.progress(done / total, text=f"{name}: frame {r.index + 1}/{clip.num_frames} (K={s.interval})")
-        store.put(_key(s, "pred", name), Prediction(name, np.stack(labels), pd.DataFrame(rows)))
+            bar.progress(
+                done[0] / total, text=f"{name}: frame {r.index + 1}/{clip.num_frames} (K={s.interval})"
+            )
+
+        result = run_evaluation(
+            s.spec,
+            data,
+            name,
+            ScheduleSpec(s.interval),
+            device=s.device,
+            store=ResultStore(),  # the CLI's store ($MPVSS_RESULTS): evaluations are shared with it
+            flow_epe=False,
+            on_frame=progress,
+            keep_labels=True,
+            predictor=predictor(s, name),
+        )
+        labels = (result.labels or {})[clip.name]
+        store.put(_key(s, name, "pred"), Prediction(name, labels, result))
     box.empty()
 
 
 def frame_diagnostics(s: Settings, name: str, index: int) -> FrameResult:
     """Every diagnostic of frame `index` predicted by `name` (masks, flows, frame flow, attention).
 
-    Methods propagate directly from the key frame (never frame to frame), so running the method on
-    [key frame, frame] gives exactly the frame's prediction in the full clip.
+    Random access through the predictor: exactly the frame's result in the streamed clip, for every
+    method (bi-directional ones fuse the next key frame as in the stream); key frames are segmented
+    once per clip and kept in the frame state.
     """
     store = _store()
-    key = _key(s, "diag", name, index)
+    key = _key(s, name, "diag", index)
     if key not in store:
-        k = FixedInterval(s.interval).key_of(index)
-        frames = s.clip.frames[[k, index]] if k != index else s.clip.frames[[index]]
+        p = predictor(s, name)
+        state_key = _key(s, name, "state")
+        if state_key not in store:
+            store.put(state_key, p.init_video(s.clip, s.schedule))
+        video: VideoState = store[state_key]
         with st.spinner(f"{name}: flows and attention of frame {index} ..."):
-            results = list(method(s, name).run(frames, FixedInterval(2), diagnostics=True))
-        r = results[-1]
-        r.index, r.key_index = index, k
-        store.put(key, r)
+            store.put(key, p.predict_frame(video, index, diagnostics=True))
     return store[key]

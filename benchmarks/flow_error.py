@@ -23,8 +23,8 @@ import torch
 
 from mpvss_core.labels import SYNTH_CLASSES
 from mpvss_core.modeling.flow_loss import flow_supervision_loss
+from mpvss_core.spec import resolve_model
 from mpvss_core.train.data import FrameDataset
-from mpvss_core.zoo import load_for_method
 
 METHODS = "query_flow,pixel_flow,query_learned,query_flow_noinit,stages_1,stages_2,stages_4"
 
@@ -69,8 +69,9 @@ def main() -> None:
     )
     header = " ".join(f"{h:>7s}" for h in ("fused", "query", "pixel", "zero"))
     print(f"{'method':18s} {'gap':>4s} {header} {'fused/zero':>10s}")
+    spec = resolve_model(args.model)
     for method in args.methods.split(","):
-        model = load_for_method(args.model, method)
+        model = spec.load(method)
         by_gap: dict[str, list[dict[str, float]]] = {}
         for gap in gaps:
             rows = by_gap.setdefault(str(gap), [])

@@ -9,8 +9,8 @@ Each method runs the same clip (the first of `--data`, cut to `--frames`) at bat
 end (wall time of the whole run: reading the in-memory frames, model, results to numpy), the ratio to
 per_frame's model FPS, median key and non-key latencies and their ratio. With `--rounds R` the
 methods are run round-robin R times and the median of the rounds is kept, which evens out the load of
-a shared machine. GFLOPs (fvcore, K-average) come from `mpvss_core.costs`. Random weights are fine:
-costs do not depend on the values.
+a shared machine. GFLOPs (fvcore, K-average) come from `mpvss_core.evaluation.costs`. Random weights
+are fine: costs do not depend on the values. Every method runs through its `VideoPredictor`.
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ import time
 
 import torch
 
-from mpvss_core.costs import device_description, method_gflops
-from mpvss_core.eval_data import resolve_data
-from mpvss_core.methods import METHODS, load_method
-from mpvss_core.schedules import FixedInterval
+from mpvss_core.evaluation.costs import device_description, method_gflops
+from mpvss_core.evaluation.datasets import resolve_data
+from mpvss_core.methods import ALL_METHODS, parse_methods
+from mpvss_core.predictor import VideoPredictor
+from mpvss_core.spec import resolve_model
 
 
-def timed_run(method, frames, interval: int) -> dict[str, float]:
-    list(method.run(frames[: interval + 1], FixedInterval(interval)))  # warm-up
+def timed_run(predictor: VideoPredictor, frames, interval: int) -> dict[str, float]:
+    list(predictor.propagate(predictor.init_video(frames[: interval + 1], interval)))  # warm-up
     t0 = time.perf_counter()
-    results = list(method.run(frames, FixedInterval(interval)))
+    results = list(predictor.propagate(predictor.init_video(frames, interval)))
     wall = time.perf_counter() - t0
     model = [r.timings["model_s"] for r in results]
     key = [r.timings["model_s"] for r in results if r.is_key]
@@ -52,17 +53,19 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=",".join(ALL_METHODS))
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = [n for n in args.methods.split(",") if n]
+    names = parse_methods(args.methods)
     if "per_frame" not in names:
         names.insert(0, "per_frame")
 
+    spec = resolve_model(args.model)
+    names = [n for n in names if spec.can_run(n)]
     clip = next(resolve_data(args.data, max_clips=1).clips())
     frames = clip.frames[: args.frames]
-    methods = {n: load_method(n, args.model, device=args.device) for n in names}
+    methods = {n: VideoPredictor(spec, n, device=args.device) for n in names}
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     for _ in range(args.rounds):
         for n in names:
@@ -84,7 +87,7 @@ def main() -> None:
     base = med["per_frame"]["fps"]
     for n in names:
         m = med[n]
-        g = method_gflops(methods[n], tuple(size), args.interval)["gflops_avg"]
+        g = method_gflops(methods[n].model, n, tuple(size), args.interval)["gflops_avg"]
         ratio = m["nonkey_ms"] / m["key_ms"] if n != "per_frame" else float("nan")
         gtxt = "n/a (DIS)" if g is None else f"{g:.3f}"
         print(

@@ -15,7 +15,7 @@ import time
 import torch
 
 from mpvss_core.build import build_model
-from mpvss_core.config import variant
+from mpvss_core.methods import method_config
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion
 from mpvss_core.train.flow import FlowStep, build_stage1_model
 from mpvss_core.train.loop import OptimConfig, build_optimizer
@@ -77,8 +77,8 @@ def main() -> None:
             opt1.step()
 
         s0, s1 = _time(stage0, args.steps), _time(stage1, args.steps)
-        print(f"{setting:>12}: stage 0 {s0:6.2f} s/step   stage 1 ({variant(args.preset, args.method).name}) "
-              f"{s1:6.2f} s/step")  # fmt: skip
+        name = method_config(args.preset, args.method).name
+        print(f"{setting:>12}: stage 0 {s0:6.2f} s/step   stage 1 ({name}) {s1:6.2f} s/step")
 
 
 if __name__ == "__main__":

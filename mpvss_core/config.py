@@ -3,11 +3,11 @@
 The dataclass defaults ARE the `tiny` preset (the project default, trainable on 2 CPU cores at
 256x512); the comment beside each field gives the official MPVSS / Mask2Former value that the
 paper-scale presets (`swin_t`, `swin_s`, `swin_b`, `swin_l`) use. Variants of the method (Table I
-stages, Table II query-learned / pixel flow, Figure C no-init) are field changes made with
-`dataclasses.replace`, never code forks: see `variant()`.
+stages, Table II query-learned / pixel flow, Figure C no-init) are `FlowConfig` switches, never code
+forks; which switches each method sets is the method table's (`methods.method_config`).
 
     cfg = get_preset("swin_t")                       # paper-scale, 124 VSPW classes
-    cfg = variant("tiny", "query_learned")           # pixel-wise flow branch off
+    cfg = method_config("tiny", "query_learned")     # mpvss_core.methods: pixel-wise flow branch off
     cfg = dataclasses.replace(cfg, warp_mode="compat")  # official /W warping normaliser
 """
 
@@ -218,56 +218,3 @@ def get_preset(name: str) -> MPVSSConfig:
         return PRESETS[name]
     except KeyError:
         raise KeyError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
-
-
-# ---------------------------------------------------------------------------------------------------
-# Method variants (DESIGN section 3 names) as config switches
-
-# Methods that use only the key-frame segmenter (and classical flow outside the model): their model
-# config is the preset unchanged.
-SEGMENTER_ONLY_METHODS: tuple[str, ...] = ("per_frame", "copy", "optical_flow", "bi_optical_flow")
-
-_FLOW_SWITCHES: dict[str, dict[str, Any]] = {
-    "query_flow": {},  # full MPVSS
-    "query_learned": {"use_pixel_flow": False},  # Table II "Query-learned": query flow used directly
-    # Table II "Optical flow" (learned FlowNet baseline): the FlowNetS encoder + refinement decoder on
-    # the raw encoder features; the transformer, flow queries, MLP heads and fusion are not built.
-    "pixel_flow": {"use_query_flow": False},
-    "query_flow_noinit": {"query_init": False},  # Figure C (g)-(i): flow queries = learnable embedding
-}
-
-METHOD_NAMES: tuple[str, ...] = (
-    *_FLOW_SWITCHES,
-    *SEGMENTER_ONLY_METHODS,
-    "stages_1",
-    "stages_2",
-    "stages_3",
-    "stages_4",
-)
-
-
-def variant(preset: str | MPVSSConfig, method: str) -> MPVSSConfig:
-    """Model config of `method` built on `preset` (a preset name or a config).
-
-    Methods: `query_flow` (full), `query_learned`, `pixel_flow`, `query_flow_noinit`, `stages_S`
-    (S = 1, 2, ... decoder stages, Table I), and the segmenter-only methods (`per_frame`, `copy`,
-    `optical_flow`, `bi_optical_flow`), which return the preset unchanged. The result is named
-    `<preset>-<method>` unless it equals the preset.
-    """
-    base = get_preset(preset) if isinstance(preset, str) else preset
-    if method in SEGMENTER_ONLY_METHODS or method == "query_flow":
-        return base
-    if method in _FLOW_SWITCHES:
-        switches = _FLOW_SWITCHES[method]
-    elif method.startswith("stages_") and method[len("stages_") :].isdigit():
-        stages = int(method[len("stages_") :])
-        if stages < 1:
-            raise ValueError(f"{method!r}: the number of decoder stages must be >= 1")
-        switches = {"num_stages": stages}
-    else:
-        raise ValueError(
-            f"unknown method {method!r}; choose one of {list(METHOD_NAMES)} (stages_S for any S)"
-        )
-    return dataclasses.replace(
-        base, flow=dataclasses.replace(base.flow, **switches), name=f"{base.name}-{method}"
-    )

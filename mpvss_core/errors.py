@@ -25,3 +25,7 @@ class LabelError(InputError):
 
 class CheckpointError(InputError):
     """A checkpoint is unusable (pickle format, wrong shapes, missing or unexpected keys)."""
+
+
+class MethodUnavailableError(InputError):
+    """The chosen model cannot run a method (e.g. it has no trained flow module for it)."""

@@ -60,6 +60,7 @@ class FrameResult:
         next_key_index: bi-directional methods: the later key frame fused in, or None (uni-directional).
         mask_logits, class_probs, flow, fused_flow, query_flow, pixel_flow, attention: diagnostics.
         timings: seconds, see the module docstring.
+        frame: the HxWx3 input frame, when the caller asked for it (overlays), else None.
     """
 
     index: int
@@ -75,6 +76,7 @@ class FrameResult:
     pixel_flow: np.ndarray | None = None
     attention: list[dict[str, Any]] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    frame: np.ndarray | None = None  # the input frame, when asked for (`VideoPredictor.propagate`)
 
     @property
     def distance(self) -> int:

@@ -1,23 +1,26 @@
-"""VideoPredictor: the numpy-facing API of propagation (a SAM2-style generator, reference-notes A2/A8).
+"""VideoPredictor: the one way to run a method on a clip (SAM2's `init_state` / `propagate_in_video`).
 
-    predictor = VideoPredictor("query_flow", model="tiny")
-    for result in predictor.propagate("clip.mp4", 5):            # FixedInterval(5)
-        result.index, result.is_key, result.labels               # HxW uint8
-    for frame, result in predictor.propagate(clip, 5, return_frames=True, diagnostics=True):
-        ...                                                      # the input frame beside its result
+    spec = resolve_model("default")
+    predictor = VideoPredictor(spec, "query_flow")              # loads the method's model once
+    state = predictor.init_video("clip.mp4", schedule=5)        # frames, schedule, cached key frames
+    for r in predictor.propagate(state):                        # a generator, in frame order
+        r.index, r.is_key, r.key_index, r.labels                # HxW uint8
+    r = predictor.predict_frame(state, 7, diagnostics=True)     # random access, exact for every method
 
 Sources: a `Clip`, a TxHxWx3 uint8 array, any iterable of HxWx3 uint8 frames, or a path/string that
 `data.readers.load_clip` reads (`synthetic:<seed>`, a VSPW clip folder, a frames folder or zip).
 Video files are *streamed* (decoded one frame at a time, never held whole), so memory stays bounded on
 long videos: the method keeps only its current key frame(s) and at most one key-frame segment of
-frames (bi-directional), and `return_frames` keeps only the frames whose results are not out yet.
-Frames larger than `max_side` are downscaled as the clip readers do (and a note says so).
+frames (bi-directional). A streamed state can be propagated once and has no random access; a clip or
+an array has both. Frames larger than `max_side` are downscaled as the clip readers do (a note says so).
+
+A frame's key frame is read from its result (`r.key_index`, `r.next_key_index`), never recomputed.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,15 +28,17 @@ import cv2
 import numpy as np
 import torch
 
-from .data.clip import Clip
-from .data.readers import VIDEO_EXTS, load_clip
-from .data.readers.common import DEFAULT_LIMITS, capped_size
-from .errors import InputError
-from .frame_result import FrameResult
-from .methods import Method, load_method
-from .schedules import FixedInterval, Schedule
+from mpvss_core.data.clip import Clip
+from mpvss_core.data.readers import VIDEO_EXTS, load_clip
+from mpvss_core.data.readers.common import DEFAULT_LIMITS, capped_size
+from mpvss_core.errors import InputError
+from mpvss_core.frame_result import FrameResult
+from mpvss_core.methods.propagator import KeyCache, Propagator
+from mpvss_core.methods.runners import build_propagator
+from mpvss_core.schedules import FixedInterval, Schedule
+from mpvss_core.spec import ModelSpec
 
-__all__ = ["FrameSource", "VideoPredictor", "open_frames"]
+__all__ = ["FrameSource", "VideoPredictor", "VideoState", "open_frames"]
 
 
 @dataclass
@@ -41,7 +46,7 @@ class FrameSource:
     """Frames to predict, with what is known about them up front.
 
     Attributes:
-        frames: an iterable of HxWx3 uint8 RGB frames (read once).
+        frames: a TxHxWx3 array or list (random access), or an iterable read once (a streamed video).
         name: clip name.
         num_frames: number of frames if known (a video's declared count may be 0 = unknown).
         fps: frames per second.
@@ -55,6 +60,10 @@ class FrameSource:
     fps: float = 15.0
     clip: Clip | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def indexable(self) -> bool:
+        return isinstance(self.frames, (np.ndarray, list, tuple))
 
 
 def _downscaled(frames: Iterable[np.ndarray], max_side: int, notes: list[str]) -> Iterator[np.ndarray]:
@@ -78,6 +87,8 @@ def open_frames(
     """
     if max_frames is not None and max_frames < 1:
         raise InputError(f"max_frames must be >= 1, got {max_frames}")
+    if isinstance(source, FrameSource):
+        return source
     if isinstance(source, Clip):
         frames = source.frames if max_frames is None else source.frames[:max_frames]
         return FrameSource(frames, source.name, len(frames), source.fps, source, list(source.notes))
@@ -89,7 +100,7 @@ def open_frames(
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.suffix.lower() in VIDEO_EXTS and path.is_file():
-            from .io import iter_video_frames
+            from mpvss_core.io import iter_video_frames
 
             stream = iter_video_frames(path, max_frames=max_frames)
             declared = stream.info.num_frames or None
@@ -98,11 +109,20 @@ def open_frames(
             return FrameSource(
                 _streamed(stream, max_side, notes), path.stem, total, stream.info.fps or 15.0, None, notes
             )
-        clip = load_clip(source)
-        return open_frames(clip, max_frames)
+        return open_frames(load_clip(source), max_frames)
+    if isinstance(source, (list, tuple)):
+        frames = list(source) if max_frames is None else list(source)[:max_frames]
+        return FrameSource(frames, "frames", len(frames))
     if isinstance(source, Iterable):
-        return FrameSource(source, "frames")
+        return FrameSource(_first(source, max_frames), "frames")
     raise InputError(f"cannot read frames from a {type(source).__name__}")
+
+
+def _first(frames: Iterable[np.ndarray], n: int | None) -> Iterator[np.ndarray]:
+    for i, frame in enumerate(frames):
+        if n is not None and i >= n:
+            return
+        yield frame
 
 
 def _streamed(stream, max_side: int, notes: list[str]) -> Iterator[np.ndarray]:
@@ -111,34 +131,76 @@ def _streamed(stream, max_side: int, notes: list[str]) -> Iterator[np.ndarray]:
     notes.extend(stream.notes)
 
 
-class VideoPredictor:
-    """A propagation method and its model, run on any frame source (see the module docstring).
+@dataclass
+class VideoState:
+    """One clip being predicted: its frames, its schedule and the key frames segmented so far.
 
-    Args:
-        method: a method name (`mpvss_core.methods.METHODS`, `stages_S`) or a ready Method.
-        model: `--model` spec for `mpvss_core.zoo` ("default", "tiny", a folder); ignored for a Method.
-        device: torch device for the model (default: CUDA if available, else CPU).
-        seed: seed of a random-weight preset (the same segmenter for every method).
+    Attributes:
+        source: the frames and what is known about them.
+        schedule: which frames are key frames, and each frame's key frame.
+        keys: key frames kept for random access (`predict_frame`).
+        consumed: a streamed source has been read (it cannot be read again).
     """
 
-    def __init__(
-        self,
-        method: str | Method = "query_flow",
-        model: str = "default",
-        device: str | torch.device | None = None,
-        seed: int = 0,
-    ) -> None:
-        if isinstance(method, Method):
-            self.method = method
-        else:
-            if device is None:
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            self.method = load_method(method, model, device=device, seed=seed)
-        self.model_spec = model
+    source: FrameSource
+    schedule: Schedule
+    keys: KeyCache = field(default_factory=KeyCache)
+    consumed: bool = False
+
+    @property
+    def frames(self) -> Sequence[np.ndarray]:
+        """The frames, when the source allows random access (InputError for a streamed video)."""
+        if not self.source.indexable:
+            raise InputError(
+                f"{self.source.name}: a streamed video has no random access; load it as a clip "
+                "(`data.readers.load_clip`) to predict single frames"
+            )
+        return self.source.frames  # type: ignore[return-value]
+
+    @property
+    def num_frames(self) -> int | None:
+        return len(self.source.frames) if self.source.indexable else self.source.num_frames  # type: ignore[arg-type]
+
+    @property
+    def clip(self) -> Clip | None:
+        return self.source.clip
+
+
+class VideoPredictor:
+    """A propagation method and the model that runs it, on any frame source (see the module docstring).
+
+    Args:
+        spec: the resolved model (`spec.resolve_model`).
+        method: a method name of the table (aliases such as `stages_3` resolve).
+        device: torch device of the model (default: CUDA if available, else CPU).
+    Attributes:
+        spec, method (the table name), model (the nn.Module), propagator, device.
+    Raises:
+        InputError / MethodUnavailableError: unknown method, or one the model cannot run.
+    """
+
+    def __init__(self, spec: ModelSpec, method: str, device: str | torch.device | None = None) -> None:
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = spec.load(method, device=device)
+        self.spec: ModelSpec | None = spec
+        self.propagator: Propagator = build_propagator(method, model)
+        self.method: str = self.propagator.method
+
+    @classmethod
+    def from_propagator(cls, propagator: Propagator, spec: ModelSpec | None = None) -> VideoPredictor:
+        """A predictor around a ready propagator (tests, models built in code)."""
+        self = cls.__new__(cls)
+        self.spec, self.propagator, self.method = spec, propagator, propagator.method
+        return self
 
     @property
     def model(self):
-        return self.method.model
+        return self.propagator.model
+
+    @property
+    def device(self) -> torch.device:
+        return self.propagator.device
 
     @property
     def num_classes(self) -> int:
@@ -149,32 +211,60 @@ class VideoPredictor:
         """True when the model has random weights (numbers are meaningless, only shapes and costs)."""
         return bool(getattr(self.model, "random_init", False))
 
-    def propagate(
+    def init_video(
         self,
         source,
         schedule: Schedule | int = 5,
         *,
-        diagnostics: bool | Collection[str] = False,
         max_frames: int | None = None,
-        return_frames: bool = False,
-    ) -> Iterator[FrameResult] | Iterator[tuple[np.ndarray, FrameResult]]:
-        """Predict the frames of `source`; yields FrameResult (or (frame, FrameResult)) in frame order.
+        max_side: int = DEFAULT_LIMITS.max_side,
+    ) -> VideoState:
+        """The state of one clip (see `open_frames` for the sources); nothing is predicted yet.
 
         Args:
-            source: see `open_frames`.
-            schedule: a Schedule or K for FixedInterval(K).
-            diagnostics: True, False or names from `frame_result.DIAGNOSTICS`.
-            max_frames: stop after this many input frames.
-            return_frames: also yield the input frame of each result (for overlays).
+            schedule: a Schedule, or K for FixedInterval(K).
+            max_frames: only the first N frames.
         """
-        src = source if isinstance(source, FrameSource) else open_frames(source, max_frames)
         if not isinstance(schedule, Schedule):
             schedule = FixedInterval(schedule)
-        if not return_frames:
-            return self.method.run(src.frames, schedule, diagnostics=diagnostics)
-        return self._with_frames(src.frames, schedule, diagnostics)
+        return VideoState(open_frames(source, max_frames, max_side), schedule)
 
-    def _with_frames(self, frames, schedule, diagnostics) -> Iterator[tuple[np.ndarray, FrameResult]]:
+    def propagate(
+        self,
+        state: VideoState,
+        *,
+        diagnostics: bool | Collection[str] = False,
+        return_frames: bool = False,
+    ) -> Iterator[FrameResult]:
+        """Predict every frame the schedule predicts; yields FrameResults in frame order.
+
+        Args:
+            diagnostics: True, False or names from `frame_result.DIAGNOSTICS`.
+            return_frames: attach each result's input frame (`r.frame`, for overlays).
+        """
+        if state.consumed and not state.source.indexable:
+            raise InputError(
+                f"{state.source.name}: a streamed video can be propagated once; init_video again"
+            )
+        state.consumed = True
+        frames = state.source.frames
+        if not return_frames:
+            return self.propagator.run(frames, state.schedule, diagnostics=diagnostics)
+        return self._with_frames(frames, state.schedule, diagnostics)
+
+    def predict_frame(
+        self, state: VideoState, index: int, *, diagnostics: bool | Collection[str] = True
+    ) -> FrameResult:
+        """Frame `index` alone, equal to its streamed result for every method (bi-directional ones too).
+
+        Raises:
+            InputError: a streamed source, a frame outside the clip, or one the schedule skips.
+        """
+        return self.propagator.predict(
+            state.frames, index, state.schedule, state.keys, diagnostics=diagnostics
+        )
+
+    def _with_frames(self, frames, schedule, diagnostics) -> Iterator[FrameResult]:
         held: dict[int, np.ndarray] = {}
 
         def remember() -> Iterator[np.ndarray]:
@@ -182,7 +272,8 @@ class VideoPredictor:
                 held[i] = frame
                 yield frame
 
-        for result in self.method.run(remember(), schedule, diagnostics=diagnostics):
+        for result in self.propagator.run(remember(), schedule, diagnostics=diagnostics):
             for i in [i for i in held if i < result.index]:  # skipped frames (sparse schedules)
                 del held[i]
-            yield held.pop(result.index), result
+            result.frame = held.pop(result.index)
+            yield result

@@ -10,10 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from mpvss_core.build import build_model
-from mpvss_core.config import NUM_SYNTH_CLASSES, SEGMENTER_ONLY_METHODS, variant
+from mpvss_core.config import NUM_SYNTH_CLASSES
 from mpvss_core.data.synthetic import render_clip
-from mpvss_core.methods import make_method
+from mpvss_core.methods import method_config, method_spec
+from mpvss_core.methods.runners import build_propagator
 from mpvss_core.modeling.segmenter import SegmenterOutput, pad_to_multiple
+from mpvss_core.predictor import VideoPredictor
 
 SIZE = (64, 128)
 
@@ -48,16 +50,22 @@ class ColourSegmenter(nn.Module):
 
 @cache
 def stub_model(method: str = "query_flow"):
-    """The tiny model of `method` (random flow module, seed 0) with the ColourSegmenter."""
+    """The tiny model of `method`'s flow module (random, seed 0) with the ColourSegmenter."""
     torch.manual_seed(0)
-    model = build_model(variant("tiny", method))
+    model = build_model(method_config("tiny", method))
     model.segmenter = ColourSegmenter()
     return model.eval()
 
 
 def stub_method(name: str):
-    """Method `name` on its stub model (segmenter-only methods share the query_flow one)."""
-    return make_method(name, stub_model("query_flow" if name in SEGMENTER_ONLY_METHODS else name))
+    """The propagator of method `name` on its stub model (segmenter-only methods share query_flow's)."""
+    spec = method_spec(name)
+    return build_propagator(name, stub_model(spec.weights or "query_flow"))
+
+
+def stub_predictor(name: str) -> VideoPredictor:
+    """A VideoPredictor around `stub_method(name)`."""
+    return VideoPredictor.from_propagator(stub_method(name))
 
 
 @cache

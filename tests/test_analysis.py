@@ -16,12 +16,17 @@ import plotly.io as pio
 import pytest
 import torch
 
-from analysis import ARTIFACTS, NAMES, TITLES, ReproContext, table_1, table_4
-from analysis.common import Plan, context_data
+from analysis import NAMES, table_1, table_4
+from analysis.artifacts import ARTIFACTS, TITLES
+from analysis.common import Plan, ReproContext, context_data
 from analysis.figure_b import better_worse
 from analysis.store import PLOTLY_JS, load_artifact, save_artifact, write_pngs
-from mpvss_core.cli import main
+from mpvss_cli import main
+from mpvss_core.build import build_model, save_checkpoint
 from mpvss_core.data.writer import write_split
+from mpvss_core.spec import resolve_model
+
+TINY = resolve_model("tiny")
 
 FRAMES, SIZE = 17, (64, 128)
 FAST = {"table_3": {"presets": ("swin_t",), "datasets": ("vspw",)}, "figure_a": {"intervals": (2, 10)}}
@@ -67,7 +72,7 @@ def env(tmp_path_factory):
         for name in NAMES:
             calls[name] = []
             ctx = ReproContext(
-                model="tiny", data=str(root / "data"), progress=lambda f, m, n=name: calls[n].append(f)
+                model=TINY, data=str(root / "data"), progress=lambda f, m, n=name: calls[n].append(f)
             )
             arts[name] = ARTIFACTS[name](ctx, **FAST.get(name, {}))
         yield {"root": root, "arts": arts, "calls": calls, "data": str(root / "data")}
@@ -139,9 +144,9 @@ def test_numbers_are_ours(env):
 
 def test_evaluations_are_shared_and_cached(env, monkeypatch):
     monkeypatch.setenv("MPVSS_RESULTS", str(env["root"] / "results"))
-    plan = Plan(ReproContext(model="tiny", data=env["data"]), [("query_flow", 5), ("per_frame", 5)])
+    plan = Plan(ReproContext(model=TINY, data=env["data"]), [("query_flow", 5), ("per_frame", 5)])
     assert all(r is not None and r.cached for r in plan.results.values())
-    clip = context_data(ReproContext(model="tiny", data=env["data"], max_frames=5)).entries[0].load()
+    clip = context_data(ReproContext(model=TINY, data=env["data"], max_frames=5)).entries[0].load()
     assert clip.num_frames == 5 and clip.labels.shape[0] == 5
     ids = {context_data(ReproContext(data=env["data"], max_frames=n)).identity for n in (5, None)}
     assert len(ids) == 2  # a cut changes the result key
@@ -154,15 +159,17 @@ def test_cancel_from_progress(env, monkeypatch):
         raise KeyboardInterrupt("cancelled")
 
     with pytest.raises(KeyboardInterrupt):
-        table_1.compute(ReproContext(model="tiny", data=env["data"], progress=stop))
+        table_1.compute(ReproContext(model=TINY, data=env["data"], progress=stop))
 
 
 def _fake_bundle(path, records, variants=None):
-    path.mkdir()
+    """A bundle with a (random) segmenter and the given training records."""
+    torch.manual_seed(0)
+    save_checkpoint(build_model("tiny"), path / "segmenter")
     index = {"format": "mpvss-model-bundle", "format_version": 1, "segmenter": "segmenter",
              "variants": variants or {}, "records": records}  # fmt: skip
     (path / "bundle.json").write_text(json.dumps(index))
-    return str(path)
+    return resolve_model(str(path))
 
 
 def test_table_4_reads_records_and_missing_variants_are_skipped(tmp_path, env, monkeypatch):

@@ -70,9 +70,12 @@ def test_frame_slider_and_timeline_selection_move_the_shown_frame() -> None:
     at.session_state["timeline"] = {
         "selection": {"points": [{"x": 6, "customdata": [6]}], "point_indices": [6]}
     }
-    at.run()
+    at.run()  # what a click does: the chart's selection changes, the page reruns
     _ok(at)
-    assert at.slider(key="frame").value in (3, 6)  # the callback only runs on a real click; parser below
+    assert at.slider(key="frame").value == 6 and _metrics(at)["Key frame (K = 4)"] == "4"
+    at.slider(key="frame").set_value(1).run()  # the slider still moves freely after a jump
+    _ok(at)
+    assert at.slider(key="frame").value == 1 and _metrics(at)["Distance to key frame"] == "1"
 
 
 def test_interval_and_methods_change_the_numbers() -> None:
@@ -172,6 +175,16 @@ def test_bad_model_folder_falls_back_with_an_error(tmp_path) -> None:
     at.sidebar.text_input(key="model_path").input(str(tmp_path / "missing")).run()
     assert not at.exception
     assert any("does not exist" in e.value for e in at.error)
+
+
+def test_bad_model_folder_shows_why(tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    at = _app()
+    at.sidebar.radio(key="model_choice").set_value("folder").run()
+    at.sidebar.text_input(key="model_path").input(str(tmp_path / "empty")).run()
+    assert not at.exception
+    assert any("model.safetensors" in e.value for e in at.error)
+    assert at.slider(key="frame") is not None  # the fallback model still serves the page
 
 
 def test_frame_from_selection_uses_key_access_only() -> None:

@@ -4,12 +4,9 @@ clip). Every page must render without an exception or error element; screenshots
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "docs"))
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +17,7 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed (
 if shutil.which("streamlit") is None and pytest.importorskip("streamlit") is None:
     pytest.skip("streamlit is not installed", allow_module_level=True)
 
-from app_browser import PAGES, app_server, visit_pages  # noqa: E402
+from tests.app_browser import PAGES, app_server, visit_pages  # noqa: E402
 
 
 def test_every_page_renders_in_chromium(tmp_path) -> None:

@@ -10,8 +10,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mpvss_core.build import build_model, load_checkpoint, read_checkpoint_config, save_checkpoint
-from mpvss_core.config import get_preset, variant
+from mpvss_core.config import get_preset
 from mpvss_core.errors import CheckpointError
+from mpvss_core.methods import method_config
 from mpvss_core.modeling.segmenter import hf_config_from_segmenter_config
 
 
@@ -49,7 +50,7 @@ def test_round_trip_is_bit_exact(tiny, saved):
 
 def test_variant_config_round_trips(tmp_path):
     torch.manual_seed(1)
-    model = build_model(variant("tiny", "pixel_flow"))
+    model = build_model(method_config("tiny", "pixel_flow"))
     loaded = load_checkpoint(save_checkpoint(model, tmp_path / "pf"))
     assert loaded.cfg == model.cfg and loaded.cfg.flow.use_query_flow is False
 

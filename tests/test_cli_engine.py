@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mpvss_cli import main
 from mpvss_core.build import build_model, save_checkpoint
-from mpvss_core.cli import main
+from mpvss_core.bundle import write_bundle_index
 from mpvss_core.data.writer import write_split
 from mpvss_core.io import probe_video, write_label_png, write_video
-from mpvss_core.zoo import write_bundle_index
 from tests.engine_helpers import small_clip
 
 REQUIRED = {
@@ -220,7 +220,7 @@ def test_other_user_errors(tmp_path, video, capsys):
     _fails(
         capsys,
         ["eval", "--model", "nonexistent_model", "--data", "synthetic:val", "--method", "copy"],
-        "--model",
+        "model 'nonexistent_model' does not exist",
     )
     _fails(capsys, ["infer", str(video), "--model", "tiny", "--out", str(tmp_path / "o.gif")], "--out")
     _fails(

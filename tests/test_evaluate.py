@@ -7,16 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from mpvss_core import eval_runner
 from mpvss_core.data.writer import write_split
 from mpvss_core.errors import InputError
-from mpvss_core.eval_data import DataSet, resolve_data
-from mpvss_core.eval_runner import format_table, run_evaluation
-from mpvss_core.evaluate import evaluate
+from mpvss_core.evaluation import runner as eval_runner
+from mpvss_core.evaluation.datasets import DataSet, resolve_data
+from mpvss_core.evaluation.evaluate import evaluate
+from mpvss_core.evaluation.runner import format_table, run_evaluation
+from mpvss_core.evaluation.store import EvalResult, ResultStore
 from mpvss_core.metrics import ConfusionMatrix, VideoConsistencyAccumulator, flow_epe
-from mpvss_core.results import EvalResult, ResultStore
 from mpvss_core.schedules import ScheduleSpec
-from tests.engine_helpers import small_clip, stub_method
+from mpvss_core.spec import resolve_model
+from tests.engine_helpers import small_clip, stub_method, stub_predictor
 
 
 @pytest.fixture(autouse=True)
@@ -39,12 +40,17 @@ def written(tmp_path_factory):
 
 def test_scores_pool_one_confusion_matrix_and_vc_windows(clips):
     method = stub_method("copy")
-    result = evaluate(method, clips, 5, flow_epe_metric=False)
+    result = evaluate(stub_predictor("copy"), clips, 5, flow_epe_metric=False, keep_labels=True)
     cm, vc8 = ConfusionMatrix(18), VideoConsistencyAccumulator(8)
     for clip in clips:
         preds = np.stack([r.labels for r in method.run(clip.frames, 5)])
         cm.update(preds, clip.labels)
         vc8.update(clip.labels, preds)
+        assert np.array_equal(result.labels[clip.name], preds)
+    assert np.array_equal(result.confusion, cm.matrix)
+    w8 = result.windows[result.windows["n"] == 8]
+    assert len(w8) == vc8.num_windows and w8["vc"].to_numpy() == pytest.approx(100 * vc8.windows)
+    assert list(w8["start"][w8["clip"] == clips[0].name]) == list(range(18 - 8))
     s = result.summary
     assert s["miou"] == pytest.approx(100 * cm.miou()) and s["wiou"] == pytest.approx(100 * cm.wiou())
     assert s["mvc8"] == pytest.approx(100 * vc8.value()) and s["vc_clips"] == 2
@@ -60,21 +66,22 @@ def test_scores_pool_one_confusion_matrix_and_vc_windows(clips):
 
 def test_flow_epe_conventions():
     clip = small_clip(900_000, 8)
-    copy = evaluate(stub_method("copy"), [clip], 5)
+    copy = evaluate(stub_predictor("copy"), [clip], 5)
     gt = [clip.flow(i, i - i % 5) for i in range(clip.num_frames) if i % 5]
     zero = np.zeros((*clip.size, 2), np.float32)
     frames = copy.per_frame[~copy.per_frame["is_key"]]
     assert frames["epe"].to_numpy() == pytest.approx([flow_epe(zero, f, v) for f, v in gt])  # zero flow
     assert copy.per_frame.loc[copy.per_frame["is_key"], "epe"].isna().all()  # key frames are not scored
-    learned = evaluate(stub_method("query_flow"), [clip], 5).summary
+    learned = evaluate(stub_predictor("query_flow"), [clip], 5).summary
     assert learned["flow_epe"] > 0 and learned["flow_epe_pixels"] > 0
     assert any(v is not None for v in learned["per_class_epe"].values())
-    assert evaluate(stub_method("per_frame"), [clip], 5).summary["flow_epe"] is None
+    assert evaluate(stub_predictor("per_frame"), [clip], 5).summary["flow_epe"] is None
 
 
 def test_costs_in_the_summary():
-    s = {m: evaluate(stub_method(m), [small_clip(900_000, 8)], 5, flow_epe_metric=False).summary
-         for m in ("per_frame", "copy", "optical_flow", "bi_optical_flow", "query_flow")}  # fmt: skip
+    s = {m: evaluate(stub_predictor(m), [small_clip(900_000, 8)], 5, flow_epe_metric=False).summary
+         for m in ("per_frame", "copy", "optical_flow", "bi_optical_flow", "query_flow", "pixel_flow",
+                   "bi_pixel_flow")}  # fmt: skip
     key = s["per_frame"]["gflops_key"]
     assert key > 0 and all(v["gflops_key"] == key for v in s.values())
     assert s["per_frame"]["gflops_avg"] == key and s["copy"]["gflops_avg"] == pytest.approx(key / 5)
@@ -86,6 +93,8 @@ def test_costs_in_the_summary():
     assert s["bi_optical_flow"]["gflops_nonkey_excl_flow"] == pytest.approx(
         2 * s["optical_flow"]["gflops_nonkey_excl_flow"]
     )
+    # the cost rule of the method table: a bi-directional learned flow runs its flow module twice
+    assert s["bi_pixel_flow"]["gflops_nonkey"] == pytest.approx(2 * s["pixel_flow"]["gflops_nonkey"])
     for v in s.values():
         assert v["fps"] > 0 and v["fps_e2e"] > 0 and v["device"].startswith("cpu")
     assert s["per_frame"]["nonkey_key_latency_ratio"] is None  # no non-key frame
@@ -96,7 +105,9 @@ def test_sparse_schedule_scores_only_labelled_frames(clips):
     clip = small_clip(900_000, 18)
     clip.labelled = np.zeros(18, bool)
     clip.labelled[[9, 17]] = True
-    result = evaluate(stub_method("copy"), [clip], ScheduleSpec(5, before_labelled=3), flow_epe_metric=False)
+    result = evaluate(
+        stub_predictor("copy"), [clip], ScheduleSpec(5, before_labelled=3), flow_epe_metric=False
+    )
     pf = result.per_frame
     assert pf["frame"].tolist() == [9, 17] and pf["key_index"].tolist() == [6, 14]
     assert result.summary["mvc8"] is None  # not every frame predicted: no video consistency
@@ -120,7 +131,8 @@ def test_results_store_round_trip_and_read_back(written, tmp_path, monkeypatch):
     store = ResultStore(tmp_path / "results")
     data = resolve_data("synthetic:val", written, max_clips=1)
     spec = ScheduleSpec(4)
-    first = run_evaluation("tiny", data, "copy", spec, store=store, flow_epe=False)
+    tiny = resolve_model("tiny")
+    first = run_evaluation(tiny, data, "copy", spec, store=store, flow_epe=False)
     assert not first.cached and store.has(first.key)
     assert not list(store.root.glob(".*"))  # no temporary folder left behind
     saved = json.loads((store.path(first.key) / "summary.json").read_text())
@@ -130,13 +142,16 @@ def test_results_store_round_trip_and_read_back(written, tmp_path, monkeypatch):
         raise AssertionError("recomputed")
 
     monkeypatch.setattr(eval_runner, "evaluate", boom)
-    again = run_evaluation("tiny", data, "copy", spec, store=store, flow_epe=False)
+    again = run_evaluation(tiny, data, "copy", spec, store=store, flow_epe=False)
     assert again.cached and again.summary == saved
-    assert again.per_frame.equals(first.per_frame)
-    other, _ = eval_runner.evaluation_key("tiny", data, "copy", ScheduleSpec(5), "cpu", 0, False)
+    assert again.per_frame.equals(first.per_frame) and again.windows.equals(first.windows)
+    assert np.array_equal(again.confusion, first.confusion)
+    other, _ = eval_runner.evaluation_key(tiny, data, "copy", ScheduleSpec(5), "cpu", False)
     assert other != first.key  # the schedule is part of the key
+    seed1, _ = eval_runner.evaluation_key(resolve_model("tiny", seed=1), data, "copy", spec, "cpu", False)
+    assert seed1 != first.key  # so is the seed of random weights
     with pytest.raises(AssertionError, match="recomputed"):
-        run_evaluation("tiny", data, "copy", spec, store=store, flow_epe=False, use_cache=False)
+        run_evaluation(tiny, data, "copy", spec, store=store, flow_epe=False, use_cache=False)
 
 
 def test_store_replaces_a_damaged_entry(tmp_path):
@@ -145,7 +160,9 @@ def test_store_replaces_a_damaged_entry(tmp_path):
     store = ResultStore(tmp_path)
     (tmp_path / "k1").mkdir()
     (tmp_path / "k1" / "junk").write_text("x")
-    result = EvalResult({"miou": float("nan")}, pd.DataFrame({"a": [1]}), pd.DataFrame({"b": [2]}))
+    windows = pd.DataFrame({"clip": ["c"], "n": [8], "start": [0], "vc": [1.0]})
+    result = EvalResult({"miou": float("nan")}, pd.DataFrame({"a": [1]}), pd.DataFrame({"b": [2]}), windows,
+                        np.eye(2, dtype=np.int64))  # fmt: skip
     store.save("k1", result)
     loaded = store.load("k1")
     assert loaded.summary == {"miou": None} and loaded.cached

@@ -1,4 +1,5 @@
-"""Propagation methods and key-frame schedules (mpvss_core.methods, schedules, optical_flow)."""
+"""Propagation methods, the method table and key-frame schedules (mpvss_core.methods, schedules,
+optical_flow)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,22 @@ import pytest
 import torch
 
 from mpvss_core.errors import InputError
-from mpvss_core.methods import METHODS, check_method_name, load_method, make_method
+from mpvss_core.methods import (
+    ALL_METHODS,
+    METHODS,
+    SEGMENTER_ONLY,
+    canonical,
+    method_spec,
+    methods_help,
+    parse_methods,
+)
+from mpvss_core.methods.runners import RUNNERS, build_propagator
 from mpvss_core.optical_flow import ClassicalFlow, flow_to_mask_grid
 from mpvss_core.schedules import BeforeLabelled, FixedInterval, ScheduleSpec
+from mpvss_core.spec import resolve_model
 from tests.engine_helpers import run_labels, small_clip, stub_method, stub_model
 
-ALL = (*METHODS, "stages_2")
+ALL = tuple(METHODS)  # every entry of the table, the Table-I ablations included
 
 
 # --- schedules ------------------------------------------------------------------------------------
@@ -63,13 +74,39 @@ def test_sparse_schedule_runs_each_labelled_frame_from_its_own_key():
 # --- the methods ------------------------------------------------------------------------------------
 
 
-def test_method_names():
-    assert check_method_name("stages_4") == "stages_4"
+def test_method_table_names_aliases_and_parsing():
+    assert method_spec("stages_4").name == "stages_4" and method_spec("stages_9").flow == {"num_stages": 9}
+    assert canonical("stages_3") == "query_flow" and method_spec("stages_3") is METHODS["query_flow"]
     for bad in ("nope", "stages_0", "stages_x", ""):
         with pytest.raises(InputError, match="unknown method"):
-            check_method_name(bad)
-    with pytest.raises(ValueError, match="needs its own model"):
-        make_method("pixel_flow", stub_model("query_flow"))
+            method_spec(bad)
+    assert parse_methods("all") == list(ALL_METHODS) and "stages_1" not in ALL_METHODS
+    assert parse_methods("copy, stages_3,copy") == ["copy", "query_flow"]
+    with pytest.raises(InputError):
+        parse_methods(" , ")
+    assert set(SEGMENTER_ONLY) == {"per_frame", "copy", "optical_flow", "bi_optical_flow"}
+    help_text = methods_help()
+    assert all(m in help_text for m in METHODS) and "stages_S" in help_text
+    with pytest.raises(ValueError, match="needs the pixel_flow flow module"):
+        build_propagator("pixel_flow", stub_model("query_flow"))
+    with pytest.raises(ValueError, match="needs the pixel_flow flow module"):
+        build_propagator("bi_pixel_flow", stub_model("query_flow"))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_table_entry_is_consistent_and_runs(name):
+    """Each entry names a runner that exists, a cost rule, weights that are an entry with its own flow
+    module, and its propagator runs a short clip (on the tiny preset's random weights)."""
+    spec = METHODS[name]
+    assert spec.runner in RUNNERS and spec.description and spec.paper
+    if spec.weights is not None:
+        owner = METHODS[spec.weights]
+        assert owner.weights == owner.name and owner.flow is not None
+    assert (spec.cost == "flow_module") == (spec.weights is not None)
+    tiny = resolve_model("tiny")
+    results = list(build_propagator(name, tiny.load(name)).run(small_clip(num_frames=4).frames, 3))
+    assert [r.index for r in results] == [0, 1, 2, 3] and results[3].is_key
+    assert all(r.labels.shape == (64, 128) for r in results)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -84,7 +121,8 @@ def test_every_method_equals_per_frame_at_interval_one(name):
 def test_key_frames_are_identical_across_methods_with_the_tiny_preset():
     """The real (random-weight, seeded) HF Mask2Former: every method gets the same segmenter, and the
     key frames of methods of each kind (segmenter only, classical flow, learned flow) are bit-identical."""
-    models = {name: load_method(name, "tiny").model for name in ALL}
+    tiny = resolve_model("tiny")
+    models = {name: tiny.load(name) for name in ALL}
     reference = models["per_frame"].segmenter.state_dict()
     for name, model in models.items():
         state = model.segmenter.state_dict()
@@ -95,7 +133,7 @@ def test_key_frames_are_identical_across_methods_with_the_tiny_preset():
     try:
         keys = {}
         for name in ("per_frame", "bi_optical_flow", "query_flow", "pixel_flow"):
-            results = list(make_method(name, models[name]).run(frames, FixedInterval(3)))
+            results = list(build_propagator(name, models[name]).run(frames, FixedInterval(3)))
             assert [r.index for r in results] == [0, 1, 2, 3]
             assert results[0].is_key and results[3].is_key
             keys[name] = (results[0].labels, results[3].labels)
@@ -161,8 +199,30 @@ def test_bi_optical_flow_fuses_the_next_key_frame(monkeypatch):
     for i in range(1, 5):  # zero flow: fused = (5-i)/5 S_prev + i/5 S_next
         expected = (scores[0] * ((5 - i) / 5) + scores[1] * (i / 5)).argmax(1)[0].numpy()
         assert np.array_equal(results[i].labels, expected)
-    uni = run_labels(make_method("optical_flow", model), frames, 5)
+    uni = run_labels(build_propagator("optical_flow", model), frames, 5)
     assert not np.array_equal(results[4].labels, uni[4])  # the next key frame changes the answer
+
+
+def test_bi_pixel_flow_fuses_the_learned_flow_from_both_key_frames():
+    frames = _two_scene_clip()
+    bi, uni = stub_method("bi_pixel_flow"), stub_method("pixel_flow")
+    assert bi.model is uni.model  # one trained flow module, run from each key frame
+    results = list(bi.run(frames, 5))
+    assert [r.next_key_index for r in results] == [None, 5, 5, 5, 5, None]
+    model = bi.model
+    with torch.inference_mode():
+        x = [torch.from_numpy(f).permute(2, 0, 1)[None].float() for f in frames]
+        keys = (model.segment_key(x[0]), model.segment_key(x[5]))
+        for i in range(1, 5):
+            s0, s5 = (
+                model.semantic_inference(p.class_logits, p.mask_logits, frames[i].shape[:2])
+                for p in (model.propagate(keys[0], x[i]), model.propagate(keys[1], x[i]))
+            )
+            expected = (s0 * ((5 - i) / 5) + s5 * (i / 5)).argmax(1)[0].numpy()
+            assert np.array_equal(results[i].labels, expected)
+    single = run_labels(uni, frames, 5)
+    assert not np.array_equal(results[4].labels, single[4])  # the next key frame changes the answer
+    assert np.array_equal(results[5].labels, single[5])  # key frames are shared
 
 
 def test_bi_optical_flow_is_uni_directional_without_a_next_key():

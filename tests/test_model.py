@@ -8,16 +8,11 @@ import pytest
 import torch
 
 from mpvss_core.build import build_model
-from mpvss_core.config import (
-    METHOD_NAMES,
-    PAPER_PRESETS,
-    PRESETS,
-    MPVSSConfig,
-    get_preset,
-    variant,
-)
+from mpvss_core.config import PAPER_PRESETS, PRESETS, MPVSSConfig, get_preset
+from mpvss_core.errors import InputError
 from mpvss_core.flops import count_parameters
 from mpvss_core.labels import SYNTH_CLASSES
+from mpvss_core.methods import METHODS, method_config
 from mpvss_core.modeling.mpvss import MPVSS, semantic_inference
 
 H, W = 64, 128  # tiny test frames; padded size = the same, masks 16x32, flows 8x16
@@ -52,8 +47,8 @@ def test_tiny_is_the_synthetic_label_space_and_the_default():
 def test_unknown_preset_and_method_are_explained():
     with pytest.raises(KeyError, match="tiny"):
         get_preset("swin_xl")
-    with pytest.raises(ValueError, match="query_flow"):
-        variant("tiny", "raft")
+    with pytest.raises(InputError, match="query_flow"):
+        method_config("tiny", "raft")
 
 
 def test_config_json_round_trip():
@@ -118,7 +113,7 @@ def test_every_variant_builds_and_runs(method):
         cfg = dataclasses.replace(get_preset("tiny"), warp_mode="compat")
         method = "query_flow"
     else:
-        cfg = variant("tiny", method)
+        cfg = method_config("tiny", method)
     model = _build(cfg).eval()
     key_frames, frames = _frames(1), _frames(2)
     with torch.no_grad():
@@ -147,13 +142,14 @@ def test_every_variant_builds_and_runs(method):
 
 
 def test_segmenter_only_methods_keep_the_preset():
-    for method in ("per_frame", "copy", "optical_flow", "bi_optical_flow", "query_flow"):
-        assert variant("tiny", method) == get_preset("tiny")
-    assert set(METHOD_NAMES) >= {"query_flow", "query_learned", "pixel_flow", "query_flow_noinit"}
+    for method in ("per_frame", "copy", "optical_flow", "bi_optical_flow", "query_flow", "stages_3"):
+        assert method_config("tiny", method) == get_preset("tiny")
+    assert method_config("tiny", "bi_pixel_flow") == method_config("tiny", "pixel_flow")  # its flow module
+    assert set(METHODS) >= {"query_flow", "query_learned", "pixel_flow", "query_flow_noinit"}
 
 
 def test_pixel_flow_variant_has_no_query_flow_parameters():
-    model = _build(variant("tiny", "pixel_flow")).train()
+    model = _build(method_config("tiny", "pixel_flow")).train()
     names = [n for n, _ in model.flow.named_parameters()]
     assert not [n for n in names if any(s in n for s in ("transformer", "query", "fusion", "motion_mlp"))]
     key = model.segment_key(_frames(1))
@@ -252,7 +248,7 @@ def test_zero_fusion_bias_propagates_the_key_masks_unchanged():
 
 def test_query_init_switch_changes_the_output():
     with_init = _build(seed=5).eval()
-    without = _build(variant("tiny", "query_flow_noinit"), seed=5).eval()
+    without = _build(method_config("tiny", "query_flow_noinit"), seed=5).eval()
     missing, unexpected = without.load_state_dict(with_init.state_dict(), strict=False)
     # the only difference in parameters: the 128 -> 64 projection of Q_O^k, unused without init
     assert not missing and all("query_input_proj" in k for k in unexpected) and unexpected

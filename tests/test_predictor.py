@@ -1,4 +1,4 @@
-"""VideoPredictor: any frame source in, a FrameResult stream out, bounded memory."""
+"""VideoPredictor: any frame source in, a FrameResult stream out, bounded memory, exact random access."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import weakref
 import numpy as np
 import pytest
 
-from mpvss_core.errors import InputError, VideoDecodeError
+from mpvss_core.errors import InputError, MethodUnavailableError, VideoDecodeError
 from mpvss_core.io import write_video
+from mpvss_core.methods import METHODS
 from mpvss_core.predictor import VideoPredictor, open_frames
-from mpvss_core.schedules import FixedInterval
-from tests.engine_helpers import small_clip, stub_method
+from mpvss_core.schedules import BeforeLabelled, FixedInterval
+from mpvss_core.spec import resolve_model
+from tests.engine_helpers import small_clip, stub_predictor
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +23,16 @@ def video(tmp_path_factory):
     return path
 
 
+def _labels(predictor, source, schedule, **kw):
+    return [r.labels for r in predictor.propagate(predictor.init_video(source, schedule, **kw))]
+
+
 def test_sources_give_the_same_stream():
     clip = small_clip()
-    predictor = VideoPredictor(stub_method("copy"))
-    from_clip = [r.labels for r in predictor.propagate(clip, 3)]
-    from_array = [r.labels for r in predictor.propagate(clip.frames, FixedInterval(3))]
-    from_list = [r.labels for r in predictor.propagate(list(clip.frames), 3)]
+    predictor = stub_predictor("copy")
+    from_clip = _labels(predictor, clip, 3)
+    from_array = _labels(predictor, clip.frames, FixedInterval(3))
+    from_list = _labels(predictor, list(clip.frames), 3)
     assert len(from_clip) == clip.num_frames
     for a, b, c in zip(from_clip, from_array, from_list, strict=True):
         assert np.array_equal(a, b) and np.array_equal(a, c)
@@ -35,21 +41,89 @@ def test_sources_give_the_same_stream():
 def test_video_is_streamed_with_its_frames(video):
     src = open_frames(video)
     assert src.clip is None and src.num_frames == 7 and src.fps == pytest.approx(10)
-    predictor = VideoPredictor(stub_method("bi_optical_flow"))
-    pairs = list(predictor.propagate(src, 3, return_frames=True))
-    assert [r.index for _, r in pairs] == list(range(7))
-    assert [r.is_key for _, r in pairs] == [True, False, False, True, False, False, True]
-    for frame, r in pairs:
-        assert frame.shape == (*r.labels.shape, 3) and frame.dtype == np.uint8
-    assert len(list(VideoPredictor(stub_method("copy")).propagate(video, 3, max_frames=4))) == 4
+    predictor = stub_predictor("bi_optical_flow")
+    state = predictor.init_video(src, 3)
+    results = list(predictor.propagate(state, return_frames=True))
+    assert [r.index for r in results] == list(range(7))
+    assert [r.is_key for r in results] == [True, False, False, True, False, False, True]
+    for r in results:
+        assert r.frame.shape == (*r.labels.shape, 3) and r.frame.dtype == np.uint8
+    with pytest.raises(InputError, match="propagated once"):
+        list(predictor.propagate(state))
+    with pytest.raises(InputError, match="no random access"):
+        predictor.predict_frame(state, 2)
+    assert len(_labels(stub_predictor("copy"), video, 3, max_frames=4)) == 4
 
 
-def test_tiny_preset_by_name():
-    predictor = VideoPredictor("query_flow", model="tiny", device="cpu")
+def test_built_from_a_model_spec():
+    tiny = resolve_model("tiny")
+    predictor = VideoPredictor(tiny, "stages_3", device="cpu")
+    assert predictor.method == "query_flow" and predictor.spec is tiny  # the alias resolves once
     assert predictor.random_init and predictor.num_classes == 18
-    results = list(predictor.propagate(small_clip(num_frames=3), 2, diagnostics={"flow"}))
+    state = predictor.init_video(small_clip(num_frames=3), 2)
+    results = list(predictor.propagate(state, diagnostics={"flow"}))
     assert [r.is_key for r in results] == [True, False, True]
     assert results[1].flow.shape == (64, 128, 2)
+    bundle_without_flows = resolve_model("tiny")
+    with pytest.raises(InputError, match="unknown method"):
+        VideoPredictor(bundle_without_flows, "raft")
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_predict_frame_equals_the_streamed_result(name):
+    """Random access is exact for every method: the same labels, key frame, next key frame and
+    diagnostics as the stream, including bi-directional fusion (and its fallback in the last segment)."""
+    clip = small_clip(num_frames=8)
+    predictor = stub_predictor(name)
+    state = predictor.init_video(clip, 3)
+    streamed = list(predictor.propagate(state, diagnostics=True))
+    for i in (7, 1, 4, 0, 2):  # any order; key frames are segmented once and reused
+        r = predictor.predict_frame(state, i, diagnostics=True)
+        s = streamed[i]
+        assert (r.index, r.is_key, r.key_index, r.next_key_index) == (
+            s.index,
+            s.is_key,
+            s.key_index,
+            s.next_key_index,
+        )
+        assert np.array_equal(r.labels, s.labels)
+        for field in ("mask_logits", "flow", "fused_flow", "query_flow", "pixel_flow"):
+            a, b = getattr(r, field), getattr(s, field)
+            assert (a is None) == (b is None), field
+            if a is not None:
+                np.testing.assert_allclose(a, b, atol=1e-5, err_msg=field)
+    if METHODS[name].bidirectional:
+        assert streamed[4].next_key_index == 6 and streamed[7].next_key_index is None
+    with pytest.raises(InputError, match="outside the clip"):
+        predictor.predict_frame(state, 8)
+
+
+def test_predict_frame_follows_a_sparse_schedule():
+    clip = small_clip(num_frames=8)
+    labelled = np.zeros(8, bool)
+    labelled[[5, 7]] = True
+    predictor = stub_predictor("bi_optical_flow")
+    state = predictor.init_video(clip, BeforeLabelled(2, labelled, interval=4))
+    streamed = {r.index: r for r in predictor.propagate(state)}
+    assert sorted(streamed) == [5, 7]
+    for i in (5, 7):
+        r = predictor.predict_frame(state, i)
+        assert np.array_equal(r.labels, streamed[i].labels) and r.next_key_index == streamed[i].next_key_index
+    with pytest.raises(InputError, match="not predicted"):
+        predictor.predict_frame(state, 6)
+
+
+def test_unavailable_method_is_refused_before_loading(tmp_path):
+    import torch
+
+    from mpvss_core.build import build_model, save_checkpoint
+    from mpvss_core.bundle import write_bundle_index
+
+    torch.manual_seed(0)
+    save_checkpoint(build_model("tiny"), tmp_path / "b" / "segmenter")
+    write_bundle_index(tmp_path / "b", "segmenter", {})
+    with pytest.raises(MethodUnavailableError, match="no trained weights"):
+        VideoPredictor(resolve_model(str(tmp_path / "b")), "query_flow")
 
 
 @pytest.mark.parametrize("name", ["optical_flow", "bi_optical_flow", "query_flow"])
@@ -66,7 +140,8 @@ def test_memory_stays_bounded_on_long_streams(name):
             yield frame
 
     peak = 0
-    for r in VideoPredictor(stub_method(name)).propagate(frames(), 5):
+    predictor = stub_predictor(name)
+    for r in predictor.propagate(predictor.init_video(frames(), 5)):
         peak = max(peak, sum(ref() is not None for ref in alive))
         assert r.index < 24
     assert peak <= 5 + 2

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from mpvss_core.data.synthetic import render_clip
-from mpvss_core.methods import load_method
 from mpvss_core.modeling.warp import resize_flow
+from mpvss_core.predictor import VideoPredictor
 from mpvss_core.query_maps import grid_flow_to_frame, query_mask_probs, query_table, winner_queries
+from mpvss_core.spec import resolve_model
 
 
 def test_grid_flow_matches_resize_flow_and_crops_padding() -> None:
@@ -44,8 +45,8 @@ def test_query_table_sorts_by_area_then_class() -> None:
 def test_winner_flow_of_a_learned_method_is_reproduced() -> None:
     torch.manual_seed(0)
     clip = render_clip(900000, 3, (64, 128))
-    method = load_method("query_flow", "tiny", device="cpu")
-    results = list(method.run(clip.frames, 3, diagnostics=True))
+    predictor = VideoPredictor(resolve_model("tiny"), "query_flow", device="cpu")
+    results = list(predictor.propagate(predictor.init_video(clip, 3), diagnostics=True))
     r = results[1]
     assert not r.is_key
     winner = winner_queries(r.mask_logits, r.class_probs, r.labels)

@@ -248,7 +248,7 @@ def test_written_split_reads_back_and_resumes(tmp_path):
 
 
 def test_cli_data_synth_and_bad_arguments(tmp_path, capsys):
-    from mpvss_core.cli import main
+    from mpvss_cli import main
 
     assert main(["data", "synth", "--split", "val", "--out", str(tmp_path), "--clips", "1",
                  "--frames", "2", "--size", "32x64", "--quiet"]) == 0  # fmt: skip

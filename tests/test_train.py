@@ -1,5 +1,5 @@
 """Training: a step lowers the loss, frozen parts stay frozen, resume continues the same run,
-label-free mode, trainer checkpoints load through the zoo, the CLI."""
+label-free mode, trainer checkpoints load through the model spec, the CLI."""
 
 from __future__ import annotations
 
@@ -13,17 +13,23 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from mpvss_cli import main
 from mpvss_core.build import build_model
-from mpvss_core.cli import main
+from mpvss_core.bundle import trainable_state
 from mpvss_core.errors import InputError
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion
+from mpvss_core.spec import resolve_model
 from mpvss_core.train.common import DataConfig
 from mpvss_core.train.data import AugConfig, FrameDataset, augment, step_rng
 from mpvss_core.train.flow import FlowStep, FlowTrainConfig, build_stage1_model, pseudo_labels, train_flow
 from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, lr_factor
 from mpvss_core.train.segmenter import BACKBONE_PREFIX, SegmenterStep, SegmenterTrainConfig, train_segmenter
 from mpvss_core.train.state import load_run_checkpoint
-from mpvss_core.zoo import load_for_method, trainable_state
+
+
+def load_for_method(model, method):
+    return resolve_model(str(model)).load(method)
+
 
 K = 18
 SIZE = (64, 128)
@@ -185,7 +191,7 @@ def test_resume_continues_the_same_run(dataset, tmp_path):
     assert opt.state_dict()["state"][0]["step"].item() == 4
 
 
-# --- stage 1 runs, label-free mode, zoo loading ---------------------------------------------------------
+# --- stage 1 runs, label-free mode, loading through the model spec ---------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +230,7 @@ def test_label_free_training_runs_on_unlabelled_clips(stage0, tmp_path):
     assert np.isfinite(_losses(tmp_path / "flow")).all()
 
 
-def test_trainer_checkpoint_and_export_load_through_the_zoo(dataset, stage0, tmp_path):
+def test_trainer_checkpoint_and_export_load_through_the_model_spec(dataset, stage0, tmp_path):
     from mpvss_core.train.export import export_flow, export_segmenter
 
     bundle = tmp_path / "bundle"

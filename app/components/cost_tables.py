@@ -1,5 +1,6 @@
-"""Cost tables of the Efficiency page: GFLOPs per part (mpvss_core.flops / costs) and measured latency
-per component (FrameResult timings of the cached predictions)."""
+"""Cost tables of the Efficiency page: GFLOPs per part (mpvss_core.flops / evaluation.costs, by each
+method's cost rule in the method table) and measured latency per component (the timed rows of the
+predictions' evaluations: the scorer's warm-up rule decides which frames count)."""
 
 from __future__ import annotations
 
@@ -8,25 +9,27 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from mpvss_core.costs import method_gflops
+from mpvss_core.evaluation.costs import method_gflops
 from mpvss_core.flops import flop_breakdown
+from mpvss_core.methods import method_spec
 
 
 @st.cache_data(max_entries=64, show_spinner="Counting FLOPs ...")
-def _breakdown(model_id: str, name: str, size: tuple[int, int], frame: str, _s: state.Settings) -> dict:
-    return flop_breakdown(state.method(_s, name).model, size, frame)
+def _breakdown(model_key: str, name: str, size: tuple[int, int], frame: str, _s: state.Settings) -> dict:
+    return flop_breakdown(state.predictor(_s, name).model, size, frame)
 
 
 @st.cache_data(max_entries=64, show_spinner="Counting FLOPs ...")
-def _summary(model_id: str, name: str, size: tuple[int, int], k: int, _s: state.Settings) -> dict:
-    return method_gflops(state.method(_s, name), size, k)
+def _summary(model_key: str, name: str, size: tuple[int, int], k: int, _s: state.Settings) -> dict:
+    return method_gflops(state.predictor(_s, name).model, name, size, k)
 
 
 def flops(s: state.Settings, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-part rows [method, frame, part, gflops], summary rows [method, key, non-key, K-average, note])."""
     parts, summary = [], []
     for name in names:
-        g = _summary(s.model_id, name, s.clip.size, s.interval, s)
+        key = s.spec.key(name)
+        g = _summary(key, name, s.clip.size, s.interval, s)
         summary.append(
             {
                 "method": name,
@@ -36,17 +39,19 @@ def flops(s: state.Settings, names: list[str]) -> tuple[pd.DataFrame, pd.DataFra
                 "note": g["flops_note"],
             }
         )
-        for part, v in _breakdown(s.model_id, name, s.clip.size, "key", s).items():
-            if part != "total":
-                parts.append({"method": name, "frame": "key", "part": part, "gflops": v})
-        if name == "copy":
+        key_parts = {p: v for p, v in _breakdown(key, name, s.clip.size, "key", s).items() if p != "total"}
+        parts += [{"method": name, "frame": "key", "part": p, "gflops": v} for p, v in key_parts.items()]
+        rule = method_spec(name).cost
+        if rule == "zero":
             continue
-        if name == "per_frame":
-            nonkey = {p["part"]: p["gflops"] for p in parts if p["method"] == name}
-        elif g["gflops_nonkey_excl_flow"] is not None:  # classical flow: only the warp is counted
+        if rule == "segmenter":
+            nonkey = key_parts
+        elif rule == "classical":  # classical flow: only the warp is counted
             nonkey = {"warp + semantic inference": g["gflops_nonkey_excl_flow"]}
         else:
-            nonkey = _breakdown(s.model_id, name, s.clip.size, "non_key", s)
+            directions = 2 if method_spec(name).bidirectional else 1
+            one = _breakdown(key, name, s.clip.size, "non_key", s)
+            nonkey = {p: directions * v for p, v in one.items()}
         parts += [
             {"method": name, "frame": "non-key", "part": p, "gflops": v}
             for p, v in nonkey.items()
@@ -56,11 +61,11 @@ def flops(s: state.Settings, names: list[str]) -> tuple[pd.DataFrame, pd.DataFra
 
 
 def latency(preds: dict[str, state.Prediction]) -> pd.DataFrame:
-    """Median ms per component of key and non-key frames; the first key-frame cycle is warm-up."""
+    """Median ms per component of key and non-key frames over the timed frames (not the warm-up)."""
     rows = []
     for name, p in preds.items():
         t = p.table
-        timed = t[t["key_index"] > 0] if (t["key_index"] > 0).any() else t
+        timed = t[t["timed"]] if t["timed"].any() else t
         for frame, sub in (("key", timed[timed["is_key"]]), ("non-key", timed[~timed["is_key"]])):
             if sub.empty:
                 continue

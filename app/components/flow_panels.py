@@ -48,7 +48,8 @@ def clip_scale(digest: str, interval: int, _s: state.Settings) -> float | None:
     clip = _s.clip
     if not clip.has_flow:
         return None
-    keys = [(i, i - i % interval) for i in range(clip.num_frames) if i % interval]
+    schedule = _s.schedule  # the clip's own schedule says which frame propagates from which key
+    keys = [(i, schedule.key_of(i)) for i in range(clip.num_frames) if not schedule.is_key(i)]
     pairs = [clip.flow(i, k) for i, k in keys[:: max(1, len(keys) // 6)]]  # a few frames suffice
     return flow_scale([f for f, _ in pairs], [v for _, v in pairs])
 

@@ -1,29 +1,17 @@
-"""Scores of cached predictions against the clip's ground truth (mpvss_core.metrics conventions)."""
+"""Per-category tables of the clip's predictions, read from their evaluations (the library's scorer
+computed them; nothing is re-scored here)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from app import state
-from mpvss_core.metrics import ConfusionMatrix
 
 
-def confusion_matrices(s: state.Settings, preds: dict[str, state.Prediction]) -> dict[str, ConfusionMatrix]:
-    """One confusion matrix per method over every labelled frame of the clip."""
-    out = {}
-    for name, p in preds.items():
-        cm = ConfusionMatrix(s.clip.num_classes)
-        for i in range(s.clip.num_frames):
-            if s.clip.labelled[i]:
-                cm.update(p.labels[i], s.clip.labels[i])
-        out[name] = cm
-    return out
-
-
-def per_class(s: state.Settings, cms: dict[str, ConfusionMatrix]) -> pd.DataFrame:
+def per_class(preds: dict[str, state.Prediction]) -> pd.DataFrame:
     """Tidy [method, category, iou] (IoU in %, NaN where a class is neither in the GT nor predicted)."""
     rows = []
-    for name, cm in cms.items():
-        for cat, iou in zip(s.class_names, cm.per_class_iou(), strict=True):
-            rows.append({"method": name, "category": cat, "iou": 100.0 * iou})
+    for name, p in preds.items():
+        for cat, iou in p.result.summary["per_class_iou"].items():
+            rows.append({"method": name, "category": cat, "iou": float("nan") if iou is None else iou})
     return pd.DataFrame(rows, columns=["method", "category", "iou"])

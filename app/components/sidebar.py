@@ -1,7 +1,9 @@
 """The sidebar shared by every page: model, device, clip source, key-frame interval K, methods.
 
-Every bad choice (missing folder, unusable checkpoint, corrupt upload) becomes an error message on
-the page and a fallback (the profile's model, the built-in clip), so the app keeps working.
+The model string is resolved here, once per run (`mpvss_core.spec.resolve_model`); every page gets the
+resulting ModelSpec in the settings. Every bad choice (missing folder, unusable checkpoint, corrupt
+upload) becomes an error message on the page and a fallback (the profile's model, the built-in clip),
+so the app keeps working.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import torch
 from app import sources, state
 from mpvss_core.data.readers.common import MiB
 from mpvss_core.errors import InputError
+from mpvss_core.methods import METHODS
+from mpvss_core.spec import ModelSpec, resolve_model
 
 MODEL_CHOICES = {
     "default": "Shipped model (assets/models/default)",
@@ -23,7 +27,7 @@ MODEL_CHOICES = {
 SOURCES = ("Built-in clip", "Upload", "Dataset folder")
 
 
-def _model(errors: list[str]) -> str:
+def _model(errors: list[str]) -> ModelSpec:
     prof = sources.profile()
     choices = list(MODEL_CHOICES)
     initial = prof.model if prof.model in choices else "folder"
@@ -32,19 +36,19 @@ def _model(errors: list[str]) -> str:
     choice = st.sidebar.radio(
         "Model", choices, index=choices.index(initial), format_func=MODEL_CHOICES.get, key="model_choice"
     )
-    spec = choice
+    text = choice
     if choice == "folder":
-        spec = st.sidebar.text_input("Model folder", key="model_path", placeholder="runs/flow/last").strip()
-        if not spec:
+        text = st.sidebar.text_input("Model folder", key="model_path", placeholder="runs/flow/last").strip()
+        if not text:
             errors.append("Enter a model folder, or choose another model. Using the default model meanwhile.")
-            return prof.model
+            return resolve_model(prof.model)
     try:
-        sources.check_model_spec(spec)
-        if not state.methods_of(spec, sources.model_stamp(spec)):
-            raise InputError(f"model {spec!r} can run no method")
+        spec = resolve_model(text)
+        if not spec.methods:
+            raise InputError(f"model {text!r} can run no method")
     except InputError as exc:
         errors.append(f"Model not usable: {exc}. Using {prof.model!r} instead.")
-        return prof.model
+        return resolve_model(prof.model)
     return spec
 
 
@@ -72,7 +76,7 @@ def _clip(errors: list[str]):
             if path.strip():
                 names = sources.dataset_clips(path.strip())
                 name = st.sidebar.selectbox("Clip of the folder", names, key="data_clip")
-                stamp = sources.model_stamp(path.strip())
+                stamp = sources.clip_stamp(path.strip(), name)
                 return state.folder_clip(path.strip(), name, stamp)
     except InputError as exc:
         errors.append(f"Clip not usable: {exc}. Showing the built-in clip instead.")
@@ -85,15 +89,19 @@ def _clip(errors: list[str]):
     return state.synthetic_clip(seed, prof.frames, prof.size)
 
 
-def _methods(available: list[str], all_known: list[str]) -> list[str]:
+def _methods(spec: ModelSpec) -> list[str]:
+    available = spec.methods
     default = [m for m in sources.DEMO_METHODS if m in available] or available[:2]
     # set through session_state (not `default=`): a model change may remove methods the user had picked
     kept = [m for m in st.session_state.get("methods", default) if m in available]
     st.session_state["methods"] = kept if "methods" not in st.session_state or kept else default
     chosen = st.sidebar.multiselect("Methods", available, key="methods")
-    missing = [m for m in all_known if m not in available]
+    missing = [m for m in METHODS if m not in available]
     if missing:
-        st.sidebar.caption("Unavailable with this model (no trained weights): " + ", ".join(missing))
+        st.sidebar.caption("Unavailable with this model: " + ", ".join(missing))
+        with st.sidebar.expander("Why"):
+            for m in missing:
+                st.caption(f"**{m}**: {spec.unavailable.get(m, 'not available')}")
     return chosen
 
 
@@ -108,28 +116,13 @@ def render() -> state.Settings:
     interval = st.sidebar.slider(
         "Key-frame interval K", 2, 15, 4 if sources.profile().test else 5, key="interval"
     )
-    stamp = sources.model_stamp(spec)
-    available = state.methods_of(spec, stamp)
-    methods = _methods(available, list(sources.METHOD_ORDER))
+    methods = _methods(spec)
     if not methods:
         errors.append("Choose at least one method in the sidebar.")
-    random_weights = spec == "tiny"
-    s = state.Settings(
-        spec,
-        device,
-        clip,
-        digest,
-        interval,
-        methods,
-        available,
-        stamp,
-        random_weights,
-        notes=list(clip.notes),
-        errors=errors,
-    )
+    s = state.Settings(spec, device, clip, digest, interval, methods, notes=list(clip.notes), errors=errors)
     if s.clip.labels is not None and not s.label_space_matches:
         s.notes.append(
             f"The clip's labels have {clip.num_classes} classes but the model predicts "
-            f"{state.num_classes(s)}: scores are not computed."
+            f"{spec.num_classes}: scores are not computed."
         )
     return s

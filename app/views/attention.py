@@ -10,7 +10,6 @@ import streamlit as st
 from app import state
 from app.components import flow_panels
 from app.components.header import page_header
-from mpvss_core.schedules import FixedInterval
 from mpvss_core.viz import attention_heatmap, tile_images
 
 VARIANTS = {
@@ -25,10 +24,13 @@ s = page_header(
     "own peak.",
 )
 have = [v for v in VARIANTS if v in s.available]
-nonkey = [i for i in range(s.clip.num_frames) if FixedInterval(s.interval).key_of(i) != i]
+nonkey = [i for i in range(s.clip.num_frames) if not s.schedule.is_key(i)]
 missing = [v for v in VARIANTS if v not in s.available]
 if missing:
-    st.info(f"Not in this model (no trained weights): {', '.join(missing)}.")
+    st.info(
+        "Not in this model: "
+        + "; ".join(f"{v} ({s.spec.unavailable.get(v, 'unavailable')})" for v in missing)
+    )
 if not have or not nonkey:
     st.warning("Attention maps need a learned query-flow method and a non-key frame.")
 else:

@@ -1,5 +1,5 @@
-"""Video consistency: mVC_8 and mVC_16 (and mIoU) of each method at the current K, from evaluations of
-the clip; and the VC_8 of every window of the clip from the cached predictions."""
+"""Video consistency: mVC_8 and mVC_16 (and mIoU) of each method at the current K, and the VC_8 of
+every window of the clip, all from the same stored evaluations of the clip (the library's scorer)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app import state
 from app.components import charts
 from app.components.header import need_methods, page_header
-from app.evaluations import evaluations
+from app.evaluations import results
 from mpvss_core.errors import InputError
-from mpvss_core.metrics import VC_MIN_LENGTH, video_consistency
+from mpvss_core.metrics import VC_MIN_LENGTH
 
 s = page_header(
     "Video consistency",
@@ -30,36 +29,28 @@ elif need_methods(s):
             "Choose a longer clip (the built-in clips have 20 frames by default)."
         )
     try:
-        table, missing = evaluations(s, s.methods, [s.interval], compute=True)
+        found, missing = results(s, s.methods, [s.interval], compute=True)
     except InputError as exc:
         st.error(f"Cannot evaluate with this model: {exc}")
     else:
+        shown = ["mvc8", "mvc16", "miou", "num_frames"]
+        rows = [{"method": m, "K": k, **{c: r.summary.get(c) for c in shown}} for (m, k), r in found.items()]
+        table = pd.DataFrame(rows, columns=["method", "K", *shown])
         if len(table):
             tidy = table.melt(id_vars=["method"], value_vars=["mvc8", "mvc16", "miou"], var_name="metric")
             tidy["metric"] = tidy["metric"].map({"mvc8": "mVC_8", "mvc16": "mVC_16", "miou": "mIoU"})
             st.plotly_chart(charts.grouped(tidy.dropna(), "value", "%"), key="vc_bars")
-            st.dataframe(table[["method", "K", "mvc8", "mvc16", "miou", "num_frames"]], hide_index=True)
-        preds = state.predictions(s, s.methods)
-        if preds and s.clip.num_frames > VC_MIN_LENGTH:
-            rows = []
-            for name, p in preds.items():
-                vcs = video_consistency(s.clip.labels, p.labels, 8, per_window=True)
-                rows += [{"method": name, "window start": i, "VC_8 (%)": 100 * v} for i, v in enumerate(vcs)]
-            if rows:
-                st.subheader("VC_8 of each 8-frame window")
-                fig = px.line(
-                    pd.DataFrame(rows),
-                    x="window start",
-                    y="VC_8 (%)",
-                    color="method",
-                    markers=True,
-                    height=320,
-                )
-                st.plotly_chart(fig, key="vc_windows")
-                st.caption(
-                    "Mean over windows per method: "
-                    + ", ".join(
-                        f"{m} {np.nanmean([r['VC_8 (%)'] for r in rows if r['method'] == m]):.1f}"
-                        for m in preds
-                    )
-                )
+            st.dataframe(table, hide_index=True)
+        # every window's VC as the scorer measured it (the same evaluations as the bars)
+        windows = [
+            r.windows[r.windows["n"] == 8].assign(method=m) for (m, _), r in found.items() if len(r.windows)
+        ]
+        if windows:
+            tidy_w = pd.concat(windows, ignore_index=True).rename(
+                columns={"start": "window start", "vc": "VC_8 (%)"}
+            )
+            st.subheader("VC_8 of each 8-frame window")
+            fig = px.line(tidy_w, x="window start", y="VC_8 (%)", color="method", markers=True, height=320)
+            st.plotly_chart(fig, key="vc_windows")
+            means = tidy_w.groupby("method", sort=False)["VC_8 (%)"].apply(lambda v: np.nanmean(v))
+            st.caption("Mean over windows per method: " + ", ".join(f"{m} {v:.1f}" for m, v in means.items()))

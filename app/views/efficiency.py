@@ -7,7 +7,7 @@ import streamlit as st
 from app import state
 from app.components import charts, cost_tables
 from app.components.header import need_methods, page_header
-from mpvss_core.costs import FLOPS_UNIT, device_description
+from mpvss_core.evaluation.costs import FLOPS_UNIT
 
 s = page_header(
     "Efficiency",
@@ -26,9 +26,9 @@ if need_methods(s):
         lat = cost_tables.latency(preds)
         st.subheader("Latency per component (median ms)")
         st.plotly_chart(charts.stacked(lat, "ms", "ms per frame"), key="latency_parts")
-        device = device_description(state.method(s, s.methods[0]).device)
+        device = next(iter(preds.values())).result.summary.get("device", s.device)
         st.caption(
-            f"Measured on {device} while predicting this clip (batch 1; the first key-frame cycle is warm-up "
-            "and excluded). On a shared CPU the numbers vary from run to run."
+            f"Measured on {device} by the run that predicted this clip (batch 1; the first key-frame cycle "
+            "is warm-up and excluded). On a shared CPU the numbers vary from run to run."
         )
         st.dataframe(lat.pivot_table(index=["method", "frame"], columns="part", values="ms").round(1))

@@ -10,8 +10,7 @@ from app.components import charts, flow_panels
 from app.components.frames import show_grid
 from app.components.header import page_header
 from app.selection import query_from_selection
-from mpvss_core.config import SEGMENTER_ONLY_METHODS
-from mpvss_core.schedules import FixedInterval
+from mpvss_core.methods import method_spec
 from mpvss_core.viz import colour_wheel_legend
 
 s = page_header(
@@ -20,8 +19,8 @@ s = page_header(
     "query (query-based), refines it with a pixel-wise flow and fuses the two; the synthetic clips also "
     "have the exact flow.",
 )
-learned = [m for m in s.available if m not in SEGMENTER_ONLY_METHODS]
-nonkey = [i for i in range(s.clip.num_frames) if FixedInterval(s.interval).key_of(i) != i]
+learned = [m for m in s.available if not method_spec(m).segmenter_only]
+nonkey = [i for i in range(s.clip.num_frames) if not s.schedule.is_key(i)]
 if not learned:
     st.warning("This model has no trained flow module: only learned methods have query-based flows.")
 elif not nonkey:

@@ -9,8 +9,8 @@ from app import sources
 from app.components import charts
 from app.components.header import need_methods, page_header
 from app.evaluations import evaluations
-from mpvss_core.costs import FLOPS_UNIT
 from mpvss_core.errors import InputError
+from mpvss_core.evaluation.costs import FLOPS_UNIT
 
 s = page_header(
     "Key-frame interval",

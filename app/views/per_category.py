@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from analysis.figure_b import better_worse
 from app import state
 from app.components import charts, scores
 from app.components.header import need_methods, page_header
@@ -19,8 +20,7 @@ if not s.scored:
 elif need_methods(s):
     preds = state.predictions(s, s.methods)
     if preds:
-        cms = scores.confusion_matrices(s, preds)
-        per_class = scores.per_class(s, cms)
+        per_class = scores.per_class(preds)
         shown = per_class.dropna()
         st.plotly_chart(charts.iou_bars(shown), key="iou_bars")
         st.download_button(
@@ -35,28 +35,22 @@ elif need_methods(s):
         if len(names) < 2:
             st.info("Choose at least two methods to compare categories.")
         else:
-            try:
-                from analysis.figure_b import better_worse
-            except ImportError:  # the analysis package is optional for the rest of the app
-                better_worse = None
-            if better_worse is None:
-                st.info("analysis.figure_b is not installed: the better / worse split is unavailable.")
-            else:
-                c1, c2 = st.columns(2)
-                default_m = names.index("query_flow") if "query_flow" in names else len(names) - 1
-                method = c1.selectbox("Method", names, index=default_m, key="bw_method")
-                others = [n for n in names if n != method]
-                default_r = others.index("optical_flow") if "optical_flow" in others else 0
-                reference = c2.selectbox("Reference", others, index=default_r, key="bw_reference")
-                split = better_worse(per_class, method, reference)
-                counts = split["outcome"].value_counts()
-                st.caption(
-                    f"{method} vs {reference}: better in {counts.get('better', 0)}, worse in "
-                    f"{counts.get('worse', 0)}, tie in {counts.get('tie', 0)} categories."
-                )
-                st.plotly_chart(charts.delta_bars(split, method, reference), key="bw_bars")
-                st.dataframe(split, hide_index=True)
+            c1, c2 = st.columns(2)
+            default_m = names.index("query_flow") if "query_flow" in names else len(names) - 1
+            method = c1.selectbox("Method", names, index=default_m, key="bw_method")
+            others = [n for n in names if n != method]
+            default_r = others.index("optical_flow") if "optical_flow" in others else 0
+            reference = c2.selectbox("Reference", others, index=default_r, key="bw_reference")
+            split = better_worse(per_class, method, reference)
+            counts = split["outcome"].value_counts()
+            st.caption(
+                f"{method} vs {reference}: better in {counts.get('better', 0)}, worse in "
+                f"{counts.get('worse', 0)}, tie in {counts.get('tie', 0)} categories."
+            )
+            st.plotly_chart(charts.delta_bars(split, method, reference), key="bw_bars")
+            st.dataframe(split, hide_index=True)
 
         st.subheader("Confusion matrix")
         which = st.selectbox("Method", names, key="cm_method")
-        st.plotly_chart(charts.confusion(cms[which].matrix, list(s.class_names), which), key="confusion")
+        matrix = preds[which].result.confusion
+        st.plotly_chart(charts.confusion(matrix, list(s.class_names), which), key="confusion")

@@ -4,10 +4,11 @@ small subset with a progress bar (Stop cancels: the progress callback is where t
 
 from __future__ import annotations
 
-import importlib
-
 import streamlit as st
 
+from analysis import store as artifact_store
+from analysis.artifacts import ARTIFACTS, TITLES
+from analysis.common import ReproContext
 from app import sources, state
 from app.components.header import page_header
 from mpvss_core.errors import InputError
@@ -17,21 +18,12 @@ s = page_header(
     "Each artifact regenerates one table or figure of the paper (supplementary A-E and the consistency "
     "table) with our models on the built-in benchmark, next to the paper's numbers.",
 )
-try:
-    analysis = importlib.import_module("analysis")
-    ARTIFACTS, TITLES, ReproContext = analysis.ARTIFACTS, analysis.TITLES, analysis.ReproContext
-except Exception as exc:  # the rest of the app works without the analysis package
-    st.error(f"The analysis package cannot be imported: {exc}")
-    st.stop()
 
 
 def _precomputed(name: str):
-    """The artifact stored in assets/results by `mpvss reproduce`, or None (also when there is no store)."""
+    """The artifact stored in assets/results by `mpvss reproduce`, or None."""
     try:
-        store = importlib.import_module("analysis.store")
-        return store.load_artifact(name)
-    except ImportError:
-        return None
+        return artifact_store.load_artifact(name)
     except Exception as exc:  # a damaged stored result must not break the page
         st.warning(f"Stored result of {name} is unreadable: {exc}")
         return None
@@ -74,7 +66,7 @@ with st.expander("Re-run live", expanded=stored[name] is None):
     frames = c2.number_input(
         "Frames per clip (mVC needs > 16)", 2, 30, 8 if prof.test else 18, key="repro_frames"
     )
-    c3.caption(f"Model `{s.model}` on {s.device} (sidebar). Stored evaluations are reused.")
+    c3.caption(f"Model `{s.spec.label}` on {s.device} (sidebar). Stored evaluations are reused.")
     if st.button("Run", key="repro_run", type="primary") and not state.stop_requested():
         bar = st.progress(0.0, text=f"{name}: starting ...")
         state.stop_button("stop_repro")
@@ -83,7 +75,7 @@ with st.expander("Re-run live", expanded=stored[name] is None):
             bar.progress(fraction, text=f"{name}: {message}")  # a Stop click interrupts here
 
         ctx = ReproContext(
-            model=s.model, max_clips=int(clips), max_frames=int(frames), device=s.device, progress=progress
+            model=s.spec, max_clips=int(clips), max_frames=int(frames), device=s.device, progress=progress
         )
         try:
             live[name] = ARTIFACTS[name](ctx)

@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mpvss_core.labels import IGNORE_INDEX
+from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.modeling.segmenter import SIZE_DIVISIBILITY
 from mpvss_core.train.data import AugConfig, FrameDataset
 
-__all__ = ["DataConfig", "device_name", "open_datasets", "pad_labels", "set_threads"]
+__all__ = ["DataConfig", "device_name", "load_segmenter", "open_datasets", "pad_labels", "set_threads"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ def open_datasets(cfg: DataConfig, num_classes: int) -> tuple[FrameDataset, Fram
     if cfg.val_split and cfg.val_clips > 0:
         val = FrameDataset.open(cfg.root, cfg.val_split, num_classes)
     return train, val
+
+
+def load_segmenter(spec: str) -> MPVSS:
+    """The model whose segmenter a stage starts from: any model spec (a stage-0 checkpoint, a model
+    bundle's segmenter, a preset with random weights), resolved once (`mpvss_core.spec`)."""
+    from mpvss_core.spec import resolve_model
+
+    return resolve_model(spec).load("per_frame")
 
 
 def pad_labels(labels: Tensor, multiple: int = SIZE_DIVISIBILITY) -> Tensor:

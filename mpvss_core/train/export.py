@@ -1,4 +1,4 @@
-"""Write trained models into a model bundle (`mpvss_core.zoo` layout) with their provenance.
+"""Write trained models into a model bundle (`mpvss_core.bundle` layout) with their provenance.
 
     export_segmenter("runs/segmenter/last", "assets/models/default")     # stage 0 -> <bundle>/segmenter
     export_flow(summary, "assets/models/default")                        # stage 1 -> <bundle>/<method>
@@ -21,10 +21,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mpvss_core.build import WEIGHTS_NAME, load_checkpoint, save_checkpoint
-from mpvss_core.config import PRESETS, SEGMENTER_ONLY_METHODS, MPVSSConfig, get_preset
+from mpvss_core.bundle import BUNDLE_NAME, save_partial, trainable_state, write_bundle_index
+from mpvss_core.config import PRESETS, MPVSSConfig, get_preset
 from mpvss_core.errors import InputError
+from mpvss_core.methods.table import SEGMENTER_ONLY
 from mpvss_core.modeling.mpvss import MPVSS
-from mpvss_core.zoo import BUNDLE_NAME, save_partial, trainable_state, write_bundle_index
 
 __all__ = [
     "BUNDLE_BUDGET_BYTES",
@@ -199,7 +200,7 @@ def record_eval(bundle: str | Path, entry: str, eval_json: str | Path) -> dict[s
         raise InputError(f"{eval_json}: not an `mpvss eval --json` file ({exc})") from exc
     keep = ("method", "interval", "miou", "wiou", "mvc8", "mvc16", "data", "num_frames", "device")
     evals = {(e["method"], e["interval"], e["data"]): e for e in records[entry].get("eval", [])}
-    mine = SEGMENTER_ONLY_METHODS if entry == "segmenter" else (entry,)
+    mine = SEGMENTER_ONLY if entry == "segmenter" else (entry,)
     results = [r for r in results if isinstance(r, dict) and r.get("method") in mine]
     if not results:
         raise InputError(f"{eval_json} has no results of {' / '.join(mine)} to record next to {entry!r}")

@@ -30,22 +30,22 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mpvss_core.build import load_checkpoint
-from mpvss_core.config import PRESETS, MPVSSConfig, variant
+from mpvss_core.config import PRESETS, MPVSSConfig
 from mpvss_core.errors import InputError
+from mpvss_core.methods.table import TRAINABLE, method_config, method_spec
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion, semantic_targets
 from mpvss_core.modeling.flow_loss import flow_supervision_loss
 from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.modeling.segmenter import KeyFrameSegmenter
 from mpvss_core.train.common import (
     DataConfig,
+    load_segmenter,
     open_datasets,
     pad_labels,
     set_threads,
@@ -56,15 +56,13 @@ from mpvss_core.train.validate import load_val_clips, propagation_miou
 
 __all__ = ["FlowStep", "FlowTrainConfig", "build_stage1_model", "pseudo_labels", "train_flow"]
 
-FLOW_METHODS = ("query_flow", "query_learned", "pixel_flow", "query_flow_noinit")
-
 
 @dataclass(frozen=True)
 class FlowTrainConfig:
     """Stage-1 settings."""
 
     method: str = "query_flow"  # query_flow | query_learned | pixel_flow | query_flow_noinit | stages_S
-    segmenter: str = "runs/segmenter/last"  # stage-0 checkpoint folder, or a model bundle
+    segmenter: str = "runs/segmenter/last"  # a model spec: stage-0 checkpoint folder, or a model bundle
     preset: str | None = None  # flow-module preset (None: the checkpoint's own name if a preset, else tiny)
     labels: str = "gt"  # "gt": dataset labels; "none": the stage-0 segmenter's prediction (label-free)
     max_gap: int = 10  # key -> target gaps 1..max_gap (official TRAIN_SAMPLING_FRAME_RANGE 10)
@@ -78,23 +76,20 @@ class FlowTrainConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
 
 
-def _check_method(method: str) -> None:
-    ok = method in FLOW_METHODS or (method.startswith("stages_") and method[7:].isdigit() and int(method[7:]))
-    if not ok:
+def _check_method(method: str) -> str:
+    """The table name of a method stage 1 can train (InputError otherwise)."""
+    try:
+        spec = method_spec(method)
+    except InputError:
         raise InputError(
-            f"--method {method!r}: choose one of {', '.join(FLOW_METHODS)} "
-            "or stages_S (S >= 1 decoder stages)"
+            f"--method {method!r}: unknown; train one of {', '.join(TRAINABLE)} or stages_S (S >= 1)"
+        ) from None
+    if spec.weights != spec.name:
+        what = "needs only the segmenter" if spec.weights is None else f"runs the {spec.weights} flow module"
+        raise InputError(
+            f"--method {method!r} {what}; train one of {', '.join(TRAINABLE)} or stages_S (S >= 1)"
         )
-
-
-def load_segmenter_checkpoint(spec: str | Path) -> MPVSS:
-    """The stage-0 model: one of our checkpoint folders, or the segmenter of a model bundle."""
-    path = Path(spec)
-    if (path / "bundle.json").is_file():
-        from mpvss_core.zoo import load_for_method
-
-        return load_for_method(path, "per_frame")
-    return load_checkpoint(path)
+    return spec.name
 
 
 def build_stage1_model(base: MPVSS, method: str, preset: str | None = None) -> MPVSS:
@@ -102,9 +97,9 @@ def build_stage1_model(base: MPVSS, method: str, preset: str | None = None) -> M
 
     The flow config comes from `variant(preset, method)`; the segmenter config and weights from `base`.
     """
-    _check_method(method)
+    method = _check_method(method)
     name = preset or (base.cfg.name if base.cfg.name in PRESETS else "tiny")
-    target = variant(name, method)
+    target = method_config(name, method)
     cfg = MPVSSConfig(
         segmenter=base.cfg.segmenter, flow=target.flow, warp_mode=base.cfg.warp_mode, name=target.name
     )
@@ -183,7 +178,7 @@ class FlowStep(nn.Module):
 
 def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
     """Train one method's flow module (+ heads); returns the loop summary plus provenance."""
-    _check_method(cfg.method)
+    method = _check_method(cfg.method)
     if cfg.labels not in ("gt", "none"):
         raise InputError(f"labels must be 'gt' or 'none', got {cfg.labels!r}")
     if cfg.flow_loss_weight < 0:
@@ -195,8 +190,8 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
     try:
         t_start = time.perf_counter()
         torch.manual_seed(cfg.loop.seed)  # same initial weights on every rank and every run of a seed
-        base = load_segmenter_checkpoint(cfg.segmenter)
-        model = build_stage1_model(base, cfg.method, cfg.preset).to(dist_info.device)
+        base = load_segmenter(cfg.segmenter)
+        model = build_stage1_model(base, method, cfg.preset).to(dist_info.device)
         del base
         model.freeze_segmenter()
         num_classes = model.segmenter.num_classes
@@ -244,7 +239,7 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             dist_info,
             t_start,
             settings_extra={"model_name": model.cfg.name},
-            method=cfg.method,
+            method=method,
             labels=cfg.labels,
             flow_loss_weight=cfg.flow_loss_weight,
             segmenter=str(cfg.segmenter),

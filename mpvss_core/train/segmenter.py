@@ -18,13 +18,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mpvss_core.build import build_model, load_checkpoint
+from mpvss_core.build import build_model
 from mpvss_core.config import get_preset
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion, semantic_targets
 from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.modeling.segmenter import KeyFrameSegmenter
 from mpvss_core.train.common import (
     DataConfig,
+    load_segmenter,
     open_datasets,
     pad_labels,
     set_threads,
@@ -45,7 +46,7 @@ class SegmenterTrainConfig:
     """Stage-0 settings (defaults: the synthetic benchmark, tiny preset, CPU-friendly crops)."""
 
     preset: str = "tiny"
-    init: str | None = None  # start from this checkpoint (our format) instead of random weights
+    init: str | None = None  # start from this model spec's segmenter (checkpoint, bundle) instead of random
     device: str = "auto"
     threads: int | None = None  # torch CPU threads (None: torch's default)
     val_stride: int = 3  # validate on every n-th frame of the validation clips
@@ -74,7 +75,9 @@ class SegmenterStep(nn.Module):
 
 
 def build_stage0_model(cfg: SegmenterTrainConfig) -> MPVSS:
-    return load_checkpoint(cfg.init) if cfg.init else build_model(get_preset(cfg.preset))
+    if cfg.init:
+        return load_segmenter(cfg.init).train()
+    return build_model(get_preset(cfg.preset))
 
 
 def train_segmenter(cfg: SegmenterTrainConfig) -> dict[str, Any]:

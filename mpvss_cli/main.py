@@ -1,10 +1,14 @@
-"""The `mpvss` command.
+"""The `mpvss` command (this package sits above `mpvss_core` and `analysis`; neither imports it).
 
     mpvss demo [--out DIR]                          render a built-in clip; write overlay video + preview
     mpvss data synth --split train|val --out DIR    write a benchmark split in the VSPW layout
     mpvss data preview --seed S --out FILE.png      frames | labels | exact flow of one clip
-    mpvss eval / infer                              see cli_engine.py
-    mpvss train segmenter / flow                    see cli_train.py
+    mpvss eval / infer                              see engine.py
+    mpvss train segmenter / flow / export / record  see train.py
+    mpvss reproduce ARTIFACT... | --all             see reproduce.py
+
+Parsers are built from light modules only (the method table, argparse types), so `mpvss --help`
+takes a fraction of a second; torch and the engine are imported when a command runs.
 
 User errors (bad input, DESIGN section 9) print one clear line and exit with status 2; nothing is
 printed as a traceback.
@@ -18,7 +22,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mpvss_core.cli_args import positive_int, size_type
+from mpvss_cli import engine, reproduce, train
+from mpvss_cli.args import positive_int, size_type
 from mpvss_core.errors import InputError
 
 _size = size_type(16, "256x512")
@@ -123,16 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     prev.add_argument("--size", type=_size, default=(256, 512))
     prev.set_defaults(func=cmd_data_preview)
 
-    # Evaluation / inference (engine) and training commands live in their own modules.
-    from mpvss_core import cli_engine, cli_train
-
-    cli_engine.register(sub)
-    cli_train.register(sub)
-    # `mpvss reproduce` (the paper's artifacts) lives in the analysis package, which sits above
-    # mpvss_core; imported here, not at module level, and light until a reproduction actually runs
-    from analysis import cli as analysis_cli
-
-    analysis_cli.register(sub)
+    engine.register(sub)
+    train.register(sub)
+    reproduce.register(sub)
     return p
 
 

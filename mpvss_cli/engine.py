@@ -20,14 +20,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mpvss_core.cli_args import non_negative_int, positive_int
+from mpvss_cli.args import non_negative_int, positive_int
 from mpvss_core.errors import InputError
+from mpvss_core.methods import method_spec, methods_help, parse_methods
 
 _VIDEO_OUT = (".mp4", ".m4v", ".mov", ".mkv")
 _EVAL_HELP = """Run propagation methods over clips and print one row per method.
 
-methods: per_frame, copy, optical_flow, bi_optical_flow, pixel_flow, query_learned, query_flow,
-query_flow_noinit, stages_S (S >= 1); 'all' = every one but stages_S.
+methods ('all' = every one but the stages_S ablations):
+{methods}
+
 --data synthetic:val looks for the written split in --data-root, $MPVSS_DATA or ./data/synth and
 renders the clips it lacks. Each evaluation is stored under a key of model, data, method and
 schedule in --results ($MPVSS_RESULTS or ./.mpvss_cache/results) and read back on a rerun.
@@ -46,25 +48,25 @@ _non_negative = non_negative_int
 
 
 def _method(text: str) -> str:
-    from mpvss_core.methods import check_method_name
-
     try:
-        return check_method_name(text)
+        return method_spec(text).name
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _methods(text: str) -> list[str]:
-    from mpvss_core.methods import METHODS
-
-    if text == "all":
-        return list(METHODS)
-    return [_method(t.strip()) for t in text.split(",") if t.strip()] or [_method(text)]
+    try:
+        return parse_methods(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--model", default="default", help="'default' (shipped bundle), 'tiny' (random weights) or a folder"
+        "--model",
+        default="default",
+        help="'default' (shipped bundle), 'tiny' (random weights), or a bundle, checkpoint or local "
+        "Hugging Face Mask2Former folder",
     )
     p.add_argument("--interval", type=_positive, default=5, metavar="K", help="key frame every K frames (5)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
@@ -78,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser(
         "eval",
         help="evaluate propagation methods: mIoU, WIoU, mVC, flow EPE, FLOPs, FPS",
-        description=_EVAL_HELP,
+        description=_EVAL_HELP.format(methods=methods_help()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ev.add_argument(
@@ -144,14 +146,16 @@ def _write_json(path: str | Path, data: Any) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from mpvss_core.eval_data import resolve_data
-    from mpvss_core.eval_runner import format_table, run_evaluation
-    from mpvss_core.results import ResultStore
+    from mpvss_core.evaluation.datasets import resolve_data
+    from mpvss_core.evaluation.runner import format_table, run_evaluation
+    from mpvss_core.evaluation.store import ResultStore
     from mpvss_core.schedules import ScheduleSpec
-    from mpvss_core.zoo import resolve_spec
+    from mpvss_core.spec import resolve_model
 
     device = _setup_device(args)
-    resolve_spec(args.model)  # a wrong --model fails before any data is read
+    spec = resolve_model(args.model, seed=args.seed)  # a wrong --model fails before any data is read
+    for method in args.method:
+        spec.entry(method)  # so does a method the model cannot run
     data = resolve_data(args.data, args.data_root, args.split, args.max_clips)
     schedule = ScheduleSpec(args.interval, args.before_labelled)
     store = ResultStore(args.results)
@@ -160,12 +164,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     results = []
     for method in args.method:
         result = run_evaluation(
-            args.model,
+            spec,
             data,
             method,
             schedule,
             device=device,
-            seed=args.seed,
             store=store,
             use_cache=not args.no_cache,
             flow_epe=not args.no_epe,
@@ -182,7 +185,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for line in _notes(results):
         print(line)
     if args.json:
-        from mpvss_core.results import json_safe
+        from mpvss_core.evaluation.store import json_safe
 
         summaries = [json_safe(r.summary) for r in results]
         _write_json(args.json, summaries[0] if len(summaries) == 1 else {"results": summaries})
@@ -217,8 +220,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mpvss_core.io import write_label_png, write_video
-    from mpvss_core.labels import SYNTH_CLASSES, generic_class_names, palette_for
+    from mpvss_core.labels import palette_for
     from mpvss_core.predictor import VideoPredictor, open_frames
+    from mpvss_core.spec import resolve_model
     from mpvss_core.viz import draw_key_marker, overlay_labels
 
     if Path(args.out).suffix.lower() not in _VIDEO_OUT:
@@ -226,28 +230,30 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(f"--alpha must be within 0..1, got {args.alpha}")
     device = _setup_device(args)
-    src = open_frames(args.source, args.max_frames)  # fails fast on missing or corrupt input
-    predictor = VideoPredictor(args.method, args.model, device=device, seed=args.seed)
-    k = predictor.num_classes
-    if src.clip is not None and src.clip.num_classes == k:
+    spec = resolve_model(args.model, seed=args.seed)
+    spec.entry(args.method)  # a method the model cannot run fails before the source is read
+    src = open_frames(args.source, args.max_frames)  # so does a missing or corrupt source
+    predictor = VideoPredictor(spec, args.method, device=device)
+    state = predictor.init_video(src, args.interval)
+    if src.clip is not None and src.clip.num_classes == spec.num_classes:
         names = src.clip.class_names
     else:
-        names = SYNTH_CLASSES if k == len(SYNTH_CLASSES) else generic_class_names(k)
+        names = spec.class_names
     palette = palette_for(names)
     labels_dir = Path(args.labels_dir) if args.labels_dir else None
     if labels_dir is not None:
         labels_dir.mkdir(parents=True, exist_ok=True)
     stats = {"frames": 0, "keys": 0, "model_s": 0.0}
-    bar = tqdm(total=src.num_frames, desc=f"infer {args.method}", unit="frame", disable=args.quiet)
+    bar = tqdm(total=src.num_frames, desc=f"infer {predictor.method}", unit="frame", disable=args.quiet)
 
     def overlays():
-        for frame, r in predictor.propagate(src, args.interval, return_frames=True):
+        for r in predictor.propagate(state, return_frames=True):
             stats["frames"] += 1
             stats["keys"] += int(r.is_key)
             stats["model_s"] += r.timings["model_s"]
             if labels_dir is not None:
                 write_label_png(labels_dir / f"{r.index:05d}.png", r.labels, palette)
-            over = overlay_labels(frame, r.labels, palette, alpha=args.alpha)
+            over = overlay_labels(r.frame, r.labels, palette, alpha=args.alpha)
             bar.update(1)
             yield draw_key_marker(over, r.is_key, r.distance)
 
@@ -260,7 +266,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     n = stats["frames"]
     fps_model = n / stats["model_s"] if stats["model_s"] > 0 else float("nan")
     print(
-        f"{n} frames ({stats['keys']} key frames, K={args.interval}, method {args.method}) -> {out}"
+        f"{n} frames ({stats['keys']} key frames, K={args.interval}, method {predictor.method}) -> {out}"
         + (f" and {n} label PNGs in {labels_dir}" if labels_dir else "")
     )
     print(

@@ -4,7 +4,7 @@
     mpvss train flow --method query_flow --segmenter runs/segmenter/last --out runs/flow_query_flow \\
         --max-minutes 40 --export-to assets/models/default
     mpvss train flow --method query_flow --segmenter CKPT --data my_clips/ --labels none   # label-free
-    torchrun --nproc_per_node 4 -m mpvss_core.cli train segmenter ...                   # multi-GPU
+    torchrun --nproc_per_node 4 -m mpvss_cli train segmenter ...                   # multi-GPU
 
 Every run writes <out>/log.csv, <out>/run.json and a resumable <out>/last checkpoint (`--resume`).
 """
@@ -15,8 +15,9 @@ import argparse
 import json
 from typing import Any
 
-from mpvss_core.cli_args import size_type
+from mpvss_cli.args import size_type
 from mpvss_core.errors import InputError
+from mpvss_core.methods import TRAINABLE
 
 _size = size_type(32, "224x224", "crop")
 
@@ -243,9 +244,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     flow.add_argument(
         "--method",
         default="query_flow",
-        help="query_flow | query_learned | pixel_flow | query_flow_noinit | stages_S (S decoder stages)",
+        help=" | ".join(TRAINABLE) + " | stages_S (S decoder stages): a method with its own flow module",
     )
-    flow.add_argument("--segmenter", required=True, help="stage-0 checkpoint folder (or a model bundle)")
+    flow.add_argument(
+        "--segmenter", required=True, help="the stage-0 model: a checkpoint folder or a model bundle"
+    )
     flow.add_argument("--labels", default="gt", help="gt (dataset labels) or none (label-free adaptation)")
     flow.add_argument("--preset", default=None, help="flow-module preset (default: the segmenter's)")
     flow.add_argument("--max-gap", type=int, default=10, help="largest key -> target gap (default 10)")

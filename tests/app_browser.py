@@ -1,8 +1,11 @@
 """Drive the running app in Debian Chromium with Playwright: start `streamlit run`, open every page,
-wait until it has rendered, report errors and save screenshots. Used by `tests/test_app_browser.py`
-and by `python docs/screenshots.py` (the README's pictures).
+wait until it has rendered, report errors and save screenshots. Used by `tests/test_app_browser.py`,
+and run as a script for the README's pictures (shipped model, 1400 px wide, full pages):
 
-Never runs `playwright install`: it uses the system browser at /usr/bin/chromium.
+    python -m tests.app_browser --out docs            # writes docs/app_<page>.png
+
+The first visit of a page computes its predictions (a few minutes on a 2-core CPU); they are cached
+afterwards. Never runs `playwright install`: it uses the system browser at /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -134,3 +137,21 @@ def visit_pages(
             page.set_viewport_size({"width": size[0], "height": size[1]})
         browser.close()
     return problems
+
+
+def main() -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="screenshots of every page of the app (shipped model)")
+    ap.add_argument("--out", default=str(ROOT / "docs"), help="folder of the app_<page>.png files")
+    args = ap.parse_args()
+    with app_server() as url:
+        clicks = {"interval": "Compute the missing evaluations"}  # show a computed sweep, not an empty page
+        problems = visit_pages(url, Path(args.out), size=(1400, 1000), timeout_ms=900_000, clicks=clicks)
+    for name, errors in problems.items():
+        print(f"{name}: {errors if errors else 'ok'}")
+    return 1 if any(problems.values()) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,21 +1,30 @@
-"""Evaluation through the results store, and the table `mpvss eval` prints.
+"""Evaluations through the results store, and the table `mpvss eval` prints.
 
-data = resolve_data("synthetic:val", max_clips=4)
-result = run_evaluation("tiny", data, "query_flow", ScheduleSpec(5))   # stored, or read back
-print(format_table([result.summary]))
+    spec = resolve_model("tiny")
+    data = resolve_data("synthetic:val", max_clips=4)
+    result = run_evaluation(spec, data, "query_flow", ScheduleSpec(5))   # stored, or read back
+    print(format_table([result.summary]))
+
+The store key is the model's identity for the method (`ModelSpec.key`), the data identity, the method,
+the schedule and the options: the same evaluation asked for by the CLI, the app or an analysis is
+computed once and read back everywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from .eval_data import DataSet
-from .evaluate import evaluate
-from .methods import check_method_name, load_method
-from .results import EvalResult, ResultStore, result_key
-from .schedules import ScheduleSpec
+from mpvss_core.evaluation.datasets import DataSet
+from mpvss_core.evaluation.evaluate import evaluate
+from mpvss_core.evaluation.store import EvalResult, ResultStore, result_key
+from mpvss_core.frame_result import FrameResult
+from mpvss_core.methods.table import method_spec
+from mpvss_core.predictor import VideoPredictor
+from mpvss_core.schedules import ScheduleSpec
+from mpvss_core.spec import ModelSpec
 
 __all__ = ["evaluation_key", "format_table", "run_evaluation"]
 
@@ -23,16 +32,12 @@ CLASSICAL_FLOW = "dis_medium"
 
 
 def evaluation_key(
-    model: str, data: DataSet, method: str, schedule: ScheduleSpec, device: str, seed: int, flow_epe: bool
+    spec: ModelSpec, data: DataSet, method: str, schedule: ScheduleSpec, device: str, flow_epe: bool
 ) -> tuple[str, dict[str, Any]]:
-    """(key, payload) of an evaluation in the results store (see `mpvss_core.results`)."""
-    from .zoo import model_key, resolve_spec
-
-    mk = model_key(model, method)
-    if resolve_spec(model).kind == "random":
-        mk += f"-seed{seed}"
+    """(key, payload) of an evaluation in the results store (see `mpvss_core.evaluation.store`)."""
+    method = method_spec(method).name
     payload = {
-        "model": mk,
+        "model": spec.key(method),
         "data": data.identity,
         "data_spec": data.spec,
         "clips": data.names,
@@ -48,31 +53,44 @@ def evaluation_key(
 
 
 def run_evaluation(
-    model: str,
+    spec: ModelSpec,
     data: DataSet,
     method: str,
     schedule: ScheduleSpec,
     *,
     device: str = "cpu",
-    seed: int = 0,
     store: ResultStore | None = None,
     use_cache: bool = True,
     flow_epe: bool = True,
     progress: bool = False,
+    on_frame: Callable[[FrameResult, int], None] | None = None,
+    keep_labels: bool = False,
+    predictor: VideoPredictor | None = None,
 ) -> EvalResult:
-    """Evaluate `method` of `model` on `data`, or read the stored result with the same key.
+    """Evaluate `method` of `spec` on `data`, or read the stored result with the same key.
+
+    With `keep_labels`, a stored result is used only if it already holds labels (never: labels are
+    not stored), so the evaluation runs and its tables are stored for every later reader.
+    `predictor` reuses an already loaded predictor of `method` for `spec` (the app keeps them).
 
     Raises:
-        InputError: unknown method/model, no weights for a learned method, unusable data.
+        InputError: unknown method, one the model cannot run, unusable data.
     """
-    check_method_name(method)
+    method = method_spec(method).name
+    spec.entry(method)  # unavailable methods fail before anything is read
     store = store if store is not None else ResultStore()
-    key, payload = evaluation_key(model, data, method, schedule, device, seed, flow_epe)
-    if use_cache and (cached := store.load(key)) is not None:
+    key, payload = evaluation_key(spec, data, method, schedule, device, flow_epe)
+    if use_cache and not keep_labels and (cached := store.load(key)) is not None:
         return cached
-    m = load_method(method, model, device=device, seed=seed)
-    result = evaluate(m, data, schedule, flow_epe_metric=flow_epe, progress=progress)
-    result.summary["model"] = str(model)
+    if predictor is None:
+        predictor = VideoPredictor(spec, method, device=device)
+    elif predictor.method != method or (
+        predictor.spec is not None and predictor.spec.key(method) != spec.key(method)
+    ):
+        raise ValueError(f"the predictor runs {predictor.method!r}, not {method!r} of this model")
+    result = evaluate(predictor, data, schedule, flow_epe_metric=flow_epe, progress=progress,
+                      on_frame=on_frame, keep_labels=keep_labels)  # fmt: skip
+    result.summary["model"] = spec.label
     result.summary["model_key"] = payload["model"]
     result.summary["data"] = data.spec
     result.summary["clips"] = data.names

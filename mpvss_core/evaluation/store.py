@@ -5,9 +5,10 @@
     cached = store.load(key)                    # EvalResult or None
     store.save(key, result, key_payload)
 
-Layout: `<root>/<key>/{summary.json, per_frame.parquet, per_clip.parquet, key.json}`. The key is a
-hash of the model weights' identity (`zoo.model_key`: checkpoint hashes, or the random preset and its
-seed), the data identity (`eval_data.DataSet.identity`: clip names, file sizes and times, or seeds),
+Layout: `<root>/<key>/{summary.json, per_frame.parquet, per_clip.parquet, windows.parquet,
+confusion.npy, key.json}`. The key is a hash of the model's identity for the method (`ModelSpec.key`:
+content hashes of its weights and configs, or the random preset and its seed), the data identity
+(`evaluation.datasets.DataSet.identity`: clip names, file sizes and times, or seeds),
 the method, the schedule, the evaluation options and `CODE_VERSION` (bumped whenever the numbers an
 evaluation produces would change). A result is written into a temporary folder and renamed into
 place in one step, so a crash never leaves a half result; a rerun with the same key reads the stored
@@ -27,21 +28,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["CODE_VERSION", "EvalResult", "ResultStore", "default_results_root", "json_safe", "result_key"]
 
-CODE_VERSION = "engine-2"
+CODE_VERSION = "engine-3"  # engine-3: VC windows and the confusion matrix are stored too
 SUMMARY = "summary.json"
 
 
 @dataclass
 class EvalResult:
-    """One evaluation: `summary` (JSON-able dict), `per_frame` and `per_clip` tidy tables."""
+    """One evaluation: `summary` (JSON-able dict), the `per_frame`, `per_clip` and VC `windows` tidy
+    tables, the pooled KxK `confusion` matrix (rows ground truth, columns prediction), and, when the
+    evaluation kept them (not stored), the predicted `labels` of each clip {name: TxHxW uint8}."""
 
     summary: dict[str, Any]
     per_frame: pd.DataFrame
     per_clip: pd.DataFrame
+    windows: pd.DataFrame
+    confusion: np.ndarray
+    labels: dict[str, np.ndarray] | None = None
     cached: bool = False
     key: str | None = None
 
@@ -90,10 +97,12 @@ class ResultStore:
             summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
             per_frame = pd.read_parquet(folder / "per_frame.parquet")
             per_clip = pd.read_parquet(folder / "per_clip.parquet")
+            windows = pd.read_parquet(folder / "windows.parquet")
+            confusion = np.load(folder / "confusion.npy", allow_pickle=False)
         except (OSError, ValueError) as exc:  # damaged entry: recompute rather than fail
             warnings.warn(f"ignoring unreadable stored result {folder}: {exc}", stacklevel=2)
             return None
-        return EvalResult(summary, per_frame, per_clip, cached=True, key=key)
+        return EvalResult(summary, per_frame, per_clip, windows, confusion, cached=True, key=key)
 
     def save(self, key: str, result: EvalResult, key_payload: dict[str, Any] | None = None) -> Path:
         """Write `result` under `key` atomically; an existing entry for the key is kept as is."""
@@ -103,6 +112,8 @@ class ResultStore:
         try:
             result.per_frame.to_parquet(tmp / "per_frame.parquet", index=False)
             result.per_clip.to_parquet(tmp / "per_clip.parquet", index=False)
+            result.windows.to_parquet(tmp / "windows.parquet", index=False)
+            np.save(tmp / "confusion.npy", np.asarray(result.confusion, np.int64), allow_pickle=False)
             (tmp / "key.json").write_text(json.dumps(json_safe(key_payload or {}), indent=2, sort_keys=True))
             text = json.dumps(json_safe(result.summary), indent=2, sort_keys=True)
             (tmp / SUMMARY).write_text(text + "\n", encoding="utf-8")

@@ -1,15 +1,17 @@
 """Costs of a method: GFLOPs of key / non-key frames and their K-average, latency and FPS, the device.
 
-FLOPs (fvcore convention, 1 per multiply-add, the paper's unit; `mpvss_core.flops`):
+FLOPs (fvcore convention, 1 per multiply-add, the paper's unit; `mpvss_core.flops`), by the `cost`
+rule of the method's entry in the method table:
 
-| method | key frame | non-key frame |
+| cost rule | key frame | non-key frame |
 |---|---|---|
-| `per_frame` | segmenter + semantic inference | the same (every frame is a key frame) |
-| `copy` | as above | 0 |
-| learned flow methods | as above | flow module + warping + semantic inference (`count_flops`) |
-| `optical_flow`, `bi_optical_flow` | as above | not applicable (None): OpenCV DIS runs on the CPU and is |
-| | | reported as CPU time (`dis_ms`); the warping + semantic inference part alone is |
-| | | `gflops_nonkey_excl_flow` (twice for bi-directional) |
+| "segmenter" (`per_frame`) | segmenter + semantic inference | the same (every frame is a key frame) |
+| "zero" (`copy`) | as above | 0 |
+| "flow_module" (learned flows) | as above | flow module + warping + semantic inference (`count_flops`), |
+| | | twice for bi-directional methods (one pass from each key frame) |
+| "classical" (`optical_flow`, `bi_optical_flow`) | as above | not applicable (None): OpenCV DIS runs on the |
+| | | CPU and is reported as CPU time (`dis_ms`); the warping + semantic inference part |
+| | | alone is `gflops_nonkey_excl_flow` (twice for bi-directional) |
 
 `gflops_avg = (key + (K-1) * non_key) / K` over one key-frame cycle (notes 2.4); None when a term is
 not applicable or the schedule has no K. Counts are cached in memory and on disk
@@ -36,10 +38,10 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .flops import count_flops, flop_count
-from .methods import Method
-from .modeling.warp import backward_warp
-from .results import default_results_root
+from mpvss_core.evaluation.store import default_results_root
+from mpvss_core.flops import count_flops, flop_count
+from mpvss_core.methods.table import method_spec
+from mpvss_core.modeling.warp import backward_warp
 
 __all__ = ["FLOPS_UNIT", "device_description", "frame_gflops", "method_gflops", "timing_summary"]
 
@@ -115,17 +117,22 @@ def _warp_semantic_gflops(model, size: tuple[int, int]) -> float:
     return _cached(parts, lambda: flop_count(run, convention="fvcore") / 1e9)
 
 
-def method_gflops(method: Method, size: tuple[int, int], interval: int | None) -> dict[str, Any]:
-    """gflops_key, gflops_nonkey, gflops_avg, gflops_nonkey_excl_flow and a note (see the table above)."""
-    model = method.model
+def method_gflops(model, method: str, size: tuple[int, int], interval: int | None) -> dict[str, Any]:
+    """gflops_key, gflops_nonkey, gflops_avg, gflops_nonkey_excl_flow and a note (see the table above).
+
+    Args:
+        model: the MPVSS that runs `method`.
+        method: a method name (its cost rule comes from the method table).
+    """
+    spec = method_spec(method)
+    directions = 2 if spec.bidirectional else 1
     key = frame_gflops(model, size, "key")
     excl = None
-    if method.name == "per_frame":
+    if spec.cost == "segmenter":
         nonkey, note = key, "every frame runs the segmenter"
-    elif method.name == "copy":
+    elif spec.cost == "zero":
         nonkey, note = 0.0, "non-key frames copy the key frame's labels"
-    elif "classical_flow" in method.needs:
-        directions = 2 if method.bidirectional else 1
+    elif spec.cost == "classical":
         nonkey = None
         excl = directions * _warp_semantic_gflops(model, size)
         note = (
@@ -133,7 +140,10 @@ def method_gflops(method: Method, size: tuple[int, int], interval: int | None) -
             f"gflops_nonkey_excl_flow = {directions} x (mask warping + semantic inference)"
         )
     else:
-        nonkey, note = frame_gflops(model, size, "non_key"), "flow module + warping + semantic inference"
+        nonkey = directions * frame_gflops(model, size, "non_key")
+        note = "flow module + warping + semantic inference" + (
+            ", from both neighbouring key frames" if directions == 2 else ""
+        )
     avg = None
     if nonkey is not None and interval:
         avg = (key + (interval - 1) * nonkey) / interval

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data.clip import Clip
-from .data.readers import VIDEO_EXTS, list_vspw_clips, load_clip, read_vspw_clip
-from .errors import InputError
+from mpvss_core.data.clip import Clip
+from mpvss_core.data.readers import VIDEO_EXTS, list_vspw_clips, load_clip, read_vspw_clip
+from mpvss_core.errors import InputError
 
 __all__ = ["ClipEntry", "DataSet", "data_root", "resolve_data"]
 
@@ -94,8 +94,8 @@ def _files_identity(path: Path) -> str:
 
 
 def _synthetic_split(split: str, root: Path, max_clips: int | None) -> DataSet:
-    from .data.synthetic import RENDERER_VERSION, SPLITS, render_clip
-    from .data.writer import clip_name
+    from mpvss_core.data.synthetic import RENDERER_VERSION, SPLITS, render_clip
+    from mpvss_core.data.writer import clip_name
 
     spec = SPLITS[split]
     entries = []
@@ -150,7 +150,7 @@ def resolve_data(
         raise InputError(f"--max-clips must be >= 1, got {max_clips}")
     if spec.startswith(SYNTHETIC):
         rest = spec[len(SYNTHETIC) :]
-        from .data.synthetic import SPLITS
+        from mpvss_core.data.synthetic import SPLITS
 
         if rest in SPLITS:
             return _synthetic_split(rest, data_root(root), max_clips)
@@ -160,7 +160,7 @@ def resolve_data(
             raise InputError(
                 f"--data {spec!r}: expected synthetic:{'|'.join(SPLITS)} or synthetic:<integer seed>"
             ) from None
-        from .data.synthetic import DEFAULT_FRAMES, DEFAULT_SIZE, RENDERER_VERSION
+        from mpvss_core.data.synthetic import DEFAULT_FRAMES, DEFAULT_SIZE, RENDERER_VERSION
 
         ident = f"rendered:{seed}:{DEFAULT_FRAMES}:{DEFAULT_SIZE}:v{RENDERER_VERSION}"
         return DataSet(spec, [ClipEntry(f"synth-{seed}", lambda: load_clip(spec), ident, "rendered")])

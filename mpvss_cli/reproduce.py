@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from mpvss_core.cli_args import positive_int
+from mpvss_cli.args import positive_int
 from mpvss_core.errors import InputError
 
 _HELP = """Regenerate tables and figures of the paper (supplementary Tables I-V, Figures A-D, and the main
@@ -29,7 +29,7 @@ example: mpvss reproduce --all --model tiny --max-clips 1 --max-frames 17 --out 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `reproduce` to the `mpvss` subcommands (imports of the analyses are deferred to the run)."""
-    from . import NAMES
+    from analysis import NAMES
 
     p = sub.add_parser(
         "reproduce",
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _subset_note(args: argparse.Namespace) -> str:
     """What --max-clips / --max-frames cut, in words."""
-    from mpvss_core.eval_data import resolve_data
+    from mpvss_core.evaluation.datasets import resolve_data
 
     total = len(resolve_data(args.data))
     clips = f"first {min(args.max_clips, total)} of {total} clips" if args.max_clips else f"all {total} clips"
@@ -73,9 +73,10 @@ def _subset_note(args: argparse.Namespace) -> str:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from . import ARTIFACTS
-    from .common import ReproContext
-    from .store import save_artifact
+    from analysis.artifacts import ARTIFACTS
+    from analysis.common import ReproContext
+    from analysis.store import save_artifact
+    from mpvss_core.spec import resolve_model
 
     names = list(ARTIFACTS) if args.all else list(dict.fromkeys(args.artifacts))
     if not names:
@@ -90,6 +91,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     out = Path(args.out)
+    spec = resolve_model(args.model)  # once, before any artifact runs
     print(f"reproducing {', '.join(names)} with model {args.model!r} on {args.device}")
     print(_subset_note(args))
     t_all = time.perf_counter()
@@ -105,7 +107,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             bar.refresh()
 
         ctx = ReproContext(
-            model=args.model,
+            model=spec,
             data=args.data,
             max_clips=args.max_clips,
             max_frames=args.max_frames,

@@ -1,0 +1,91 @@
+"""The methods that need only the key-frame segmenter: per-frame, copy, and classical optical flow.
+
+| method | non-key frame |
+|---|---|
+| `per_frame` | the segmenter runs on every frame (every frame is a key frame) |
+| `copy` | the key frame's labels (its implied flow is zero) |
+| `optical_flow` | OpenCV DIS flow current -> key; the key's per-query mask logits warped by it |
+| `bi_optical_flow` | the same from the previous and the next key frame, score maps fused |
+
+The optical-flow baselines warp the key frame's per-query MASK LOGITS (not its label map) with
+`backward_warp`, as MPVSS warps masks with its learned flow, then run the same semantic inference
+with the key's class logits.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from torch import Tensor
+
+from mpvss_core.frame_result import FrameResult, labels_of
+from mpvss_core.methods.propagator import KeyFrame, Propagator, sync
+from mpvss_core.modeling.mpvss import MPVSS
+from mpvss_core.modeling.warp import backward_warp
+from mpvss_core.optical_flow import ClassicalFlow, flow_to_mask_grid, to_gray
+
+__all__ = ["Copy", "OpticalFlow", "PerFrame"]
+
+
+class PerFrame(Propagator):
+    """The segmenter on every predicted frame (Table II "Per-frame")."""
+
+    every_frame_key = True
+
+
+class Copy(Propagator):
+    """Non-key frames repeat the key frame's labels (Figure A "Copy"); its implied flow is zero."""
+
+    def _predict(self, frame, index, key, nxt, diag):
+        r = FrameResult(index, False, key.index, key.labels.copy())
+        if "masks" in diag:
+            self._fill_masks(r, key.state.class_logits, key.state.mask_logits)
+        if "flow" in diag or "flows" in diag:
+            r.flow = np.zeros((*frame.shape[:2], 2), np.float32)
+        return r, 0.0
+
+
+class OpticalFlow(Propagator):
+    """Key-frame mask logits warped by classical optical flow current -> key (OpenCV DIS by default);
+    from both neighbouring key frames when the method is bi-directional."""
+
+    def __init__(
+        self, model: MPVSS, method: str = "optical_flow", flow_algorithm: str = "dis_medium"
+    ) -> None:
+        super().__init__(model, method)
+        self.flow = ClassicalFlow(flow_algorithm)
+
+    def _warp_from(
+        self, key: KeyFrame, gray: np.ndarray, size: tuple[int, int]
+    ) -> tuple[Tensor, Tensor, np.ndarray, float]:
+        """(semantic scores, warped mask logits, HxWx2 flow, flow seconds) of the frame from one key."""
+        if key.gray is None:
+            key.gray = to_gray(key.frame)
+        t0 = time.perf_counter()
+        flow = self.flow(gray, key.gray)
+        flow_s = time.perf_counter() - t0
+        mask_logits = key.state.mask_logits
+        grid = flow_to_mask_grid(flow, mask_logits.shape[-2:], self.device)
+        warped = backward_warp(mask_logits, grid.to(mask_logits.dtype), self.model.cfg.warp_mode)
+        return self._semantic(key.state.class_logits, warped, size), warped, flow, flow_s
+
+    def _predict(self, frame, index, key, nxt, diag):
+        t0 = time.perf_counter()
+        size = frame.shape[:2]
+        gray = to_gray(frame)
+        scores, warped, flow, flow_s = self._warp_from(key, gray, size)
+        if nxt is not None:
+            scores_next, _, _, flow_next_s = self._warp_from(nxt, gray, size)
+            scores = self._fuse(scores, scores_next, index, key, nxt)
+            flow_s += flow_next_s
+        labels = labels_of(scores)
+        sync(self.device)
+        t_model = time.perf_counter() - t0
+        r = FrameResult(index, False, key.index, labels, next_key_index=None if nxt is None else nxt.index)
+        if "masks" in diag:
+            self._fill_masks(r, key.state.class_logits, warped)  # warped from the previous key
+        if "flow" in diag or "flows" in diag:
+            r.flow = flow  # current -> previous key
+        r.timings = {"flow_s": flow_s}
+        return r, t_model

@@ -1,0 +1,276 @@
+"""The propagation loop every method shares: key frames, schedules, bi-directional buffering, and exact
+random access to any frame.
+
+    propagator = build_propagator("query_flow", model)          # methods.runners
+    for r in propagator.run(frames, FixedInterval(5)):           # streaming, in frame order
+        r.index, r.is_key, r.key_index, r.labels                 # HxW uint8
+    r = propagator.predict(frames, 7, FixedInterval(5), keys)    # frame 7 alone, the same result
+
+Key frames are identical in every method: `segment_key` -> `semantic_inference` -> argmax. A non-key
+frame is predicted *directly* from its key frame (and, bi-directionally, from the next key frame),
+never chained frame to frame, so `predict` of frame i only needs frame i and its key frame(s):
+it equals the streamed result exactly, for every method.
+
+Bi-directional methods (`bidirectional` in the method table): frame i between key k and the next
+key n = k + K is predicted from both, semantic scores fused by temporal distance,
+`S = (n - i)/K * S_k->i + (i - k)/K * S_n->i`, then argmax. The stream needs frame n before it can
+answer frame i, so it buffers the (at most K-1) frames of a segment: memory stays bounded, results
+come out in frame order, one segment late. Where no next key exists (the last segment of a clip, a
+clip shorter than K+1 frames, a sparse schedule without interval) they are uni-directional and
+`next_key_index` is None.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mpvss_core.errors import InputError
+from mpvss_core.frame_result import FrameResult, check_frame, diagnostic_set, labels_of, to_image_tensor
+from mpvss_core.methods.table import MethodSpec, method_spec
+from mpvss_core.modeling.mpvss import MPVSS, KeyState
+from mpvss_core.schedules import FixedInterval, Schedule
+
+__all__ = ["KeyFrame", "KeyCache", "Propagator", "sync"]
+
+
+@dataclass
+class KeyFrame:
+    """A key frame's state, kept for the frames predicted from it."""
+
+    index: int
+    frame: np.ndarray
+    state: KeyState
+    labels: np.ndarray
+    seconds: float
+    gray: np.ndarray | None = None  # classical flow's grey image, made on first use
+    charged: bool = False  # its segmenter time has been charged to a result
+
+
+class KeyCache(OrderedDict):
+    """The key frames of one clip kept for random access (`Propagator.predict`), least recent out first."""
+
+    def __init__(self, size: int = 4) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: KeyFrame) -> KeyFrame:
+        self[key.index] = key
+        self.move_to_end(key.index)
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return key
+
+
+@dataclass
+class _Pending:
+    index: int
+    frame: np.ndarray
+    read_s: float
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued CUDA work (timings measure the work, not its launch)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Propagator:
+    """One method running on one model: streaming (`run`) and random access (`predict`).
+
+    Subclasses implement `_predict` (one non-key frame from its key and, bi-directionally, the next key).
+
+    Attributes:
+        method: the method's name (the method table).
+        spec: its table entry.
+        model: the MPVSS model whose segmenter (and flow module) run.
+        device: where the model is.
+    """
+
+    every_frame_key = False  # per_frame
+
+    def __init__(self, model: MPVSS, method: str) -> None:
+        self.spec: MethodSpec = method_spec(method)
+        self.method = self.spec.name
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+
+    @property
+    def bidirectional(self) -> bool:
+        return self.spec.bidirectional
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(method={self.method!r})"
+
+    # --- streaming -----------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def run(
+        self,
+        frames: Iterable[np.ndarray],
+        schedule: Schedule | int,
+        *,
+        diagnostics: bool | Collection[str] = False,
+    ) -> Iterator[FrameResult]:
+        """Predict a stream of HxWx3 uint8 RGB frames; yields a FrameResult per predicted frame, in order.
+
+        Args:
+            frames: any iterable of frames (a TxHxWx3 array, a list, a decoding generator); read once,
+                one frame at a time (at most one key-frame segment is buffered).
+            schedule: a Schedule, or an int K for FixedInterval(K).
+            diagnostics: True, False or names from `frame_result.DIAGNOSTICS`.
+        """
+        schedule = schedule if isinstance(schedule, Schedule) else FixedInterval(schedule)
+        diag = diagnostic_set(diagnostics)
+        keys: dict[int, KeyFrame] = {}
+        pending: deque[_Pending] = deque()
+        size: tuple[int, int] | None = None
+        stream = iter(frames)
+        end = schedule.end
+        i = -1
+        t_request = time.perf_counter()
+        while end is None or i + 1 < end:
+            try:
+                raw = next(stream)
+            except StopIteration:
+                break
+            i += 1
+            read_s = time.perf_counter() - t_request
+            frame = check_frame(raw, size, i)
+            size = frame.shape[:2]
+            target = schedule.key_of(i)
+            if self.every_frame_key:
+                if target is not None:
+                    yield self._key_result(self.segment(frame, i), diag, read_s)
+                t_request = time.perf_counter()
+                continue
+            if target == i or schedule.needs_key(i, self.bidirectional):
+                keys[i] = self.segment(frame, i)  # may be a key (or next key) of other frames only
+            # frames waiting for this next key are answered first, so results stay in frame order
+            while pending and schedule.next_key_of(pending[0].index) <= i:
+                p = pending.popleft()
+                nxt = keys.get(schedule.next_key_of(p.index))
+                yield self._non_key_result(p, keys[schedule.key_of(p.index)], nxt, diag)
+            if target == i:
+                yield self._key_result(keys[i], diag, read_s)
+            elif target is not None:
+                p = _Pending(i, frame, read_s)
+                nxt_index = schedule.next_key_of(i)
+                if self.bidirectional and nxt_index is not None and nxt_index > i:
+                    pending.append(p)
+                else:
+                    yield self._non_key_result(p, keys[target], None, diag)
+            oldest = min([schedule.oldest_key_needed(i + 1), *(schedule.key_of(q.index) for q in pending)])
+            for k in [k for k in keys if k < oldest]:
+                del keys[k]
+            t_request = time.perf_counter()
+        while pending:  # no next key inside the clip: uni-directional
+            p = pending.popleft()
+            yield self._non_key_result(p, keys[schedule.key_of(p.index)], None, diag)
+
+    # --- random access -------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def predict(
+        self,
+        frames: Sequence[np.ndarray],
+        index: int,
+        schedule: Schedule,
+        keys: KeyCache | None = None,
+        *,
+        diagnostics: bool | Collection[str] = True,
+    ) -> FrameResult:
+        """Frame `index` of a clip alone, exactly as `run` would yield it (timings aside).
+
+        Args:
+            frames: the clip's frames (indexable; only frame `index` and its key frames are read).
+            schedule: the clip's schedule.
+            keys: key frames already segmented (filled in; reuse it across calls on one clip).
+        Raises:
+            InputError: `index` outside the clip, or a frame the schedule does not predict.
+        """
+        n = len(frames)
+        if not 0 <= index < n:
+            raise InputError(f"frame {index} is outside the clip (0..{n - 1})")
+        target = schedule.key_of(index)
+        if target is None:
+            raise InputError(f"frame {index} is not predicted by the schedule {schedule.tag}")
+        diag = diagnostic_set(diagnostics)
+        keys = keys if keys is not None else KeyCache()
+        size = check_frame(frames[0], None, 0).shape[:2]
+        if self.every_frame_key or target == index:
+            return self._key_result(self._cached_key(frames, index, size, keys), diag, 0.0)
+        key = self._cached_key(frames, target, size, keys)
+        nxt = None
+        nxt_index = schedule.next_key_of(index)
+        end = schedule.end if schedule.end is not None else n
+        if self.bidirectional and nxt_index is not None and index < nxt_index < min(n, end):
+            nxt = self._cached_key(frames, nxt_index, size, keys)
+        frame = check_frame(frames[index], size, index)
+        return self._non_key_result(_Pending(index, frame, 0.0), key, nxt, diag)
+
+    def _cached_key(self, frames: Sequence[np.ndarray], i: int, size, keys: KeyCache) -> KeyFrame:
+        if i in keys:
+            keys.move_to_end(i)
+            return keys[i]
+        return keys.put(self.segment(check_frame(frames[i], size, i), i))
+
+    # --- key frames (identical in every method) ------------------------------------------------------
+    def segment(self, frame: np.ndarray, index: int) -> KeyFrame:
+        """Run the segmenter on a key frame (HxWx3 uint8) -> its KeyFrame."""
+        t0 = time.perf_counter()
+        image = to_image_tensor(frame, self.device)
+        state = self.model.segment_key(image)
+        scores = self.model.semantic_inference(state.class_logits, state.mask_logits, frame.shape[:2])
+        labels = labels_of(scores)
+        sync(self.device)
+        return KeyFrame(index, frame, state, labels, time.perf_counter() - t0)
+
+    def _key_result(self, key: KeyFrame, diag: frozenset[str], read_s: float) -> FrameResult:
+        t0 = time.perf_counter()
+        key.charged = True
+        r = FrameResult(key.index, True, key.index, key.labels.copy())
+        if "masks" in diag:
+            self._fill_masks(r, key.state.class_logits, key.state.mask_logits)
+        r.timings = {"segment_s": key.seconds, "model_s": key.seconds, "e2e_s": read_s + key.seconds}
+        r.timings["diagnostics_s"] = time.perf_counter() - t0
+        return r
+
+    # --- non-key frames --------------------------------------------------------------------------------
+    def _non_key_result(
+        self, p: _Pending, key: KeyFrame, nxt: KeyFrame | None, diag: frozenset[str]
+    ) -> FrameResult:
+        t0 = time.perf_counter()
+        r, t_model = self._predict(p.frame, p.index, key, nxt, diag)
+        r.timings["diagnostics_s"] = time.perf_counter() - t0 - t_model  # extraction after the model
+        r.timings["model_s"] = t_model
+        if not key.charged and key.index != p.index:  # a key segmented for others only (sparse labels)
+            key.charged = True
+            r.timings["hidden_key_s"] = key.seconds
+            r.timings["model_s"] += key.seconds
+        r.timings["e2e_s"] = p.read_s + r.timings["model_s"]
+        return r
+
+    def _predict(
+        self, frame: np.ndarray, index: int, key: KeyFrame, nxt: KeyFrame | None, diag: frozenset[str]
+    ) -> tuple[FrameResult, float]:
+        """(result with labels and diagnostics, model seconds) of a non-key frame."""
+        raise NotImplementedError
+
+    def _semantic(self, class_logits: Tensor, mask_logits: Tensor, size: tuple[int, int]) -> Tensor:
+        return self.model.semantic_inference(class_logits, mask_logits, size)
+
+    @staticmethod
+    def _fuse(scores: Tensor, scores_next: Tensor, index: int, key: KeyFrame, nxt: KeyFrame) -> Tensor:
+        """Bi-directional fusion by temporal distance (see the module docstring)."""
+        span = nxt.index - key.index
+        return scores * ((nxt.index - index) / span) + scores_next * ((index - key.index) / span)
+
+    @staticmethod
+    def _fill_masks(r: FrameResult, class_logits: Tensor, mask_logits: Tensor) -> None:
+        r.mask_logits = mask_logits[0].float().cpu().numpy()
+        r.class_probs = class_logits[0].softmax(-1).float().cpu().numpy()
