@@ -28,6 +28,9 @@ from mpvss_core.spec import resolve_model
 
 TINY = resolve_model("tiny")
 
+# every artifact is computed once in a module fixture (~30 s here): the module is slow as a whole
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
 FRAMES, SIZE = 17, (64, 128)
 FAST = {"table_3": {"presets": ("swin_t",), "datasets": ("vspw",)}, "figure_a": {"intervals": (2, 10)}}
 # headline columns each artifact must have (ours beside the paper's)
