@@ -224,6 +224,9 @@ def setting_of(ctx: ReproContext, plan: Plan | None = None, **extra: Any) -> dic
         )
     if plan is not None and plan.skipped:
         setting["skipped_methods"] = sorted(plan.skipped)
+    untrained = [m for m, e in ctx.model.entries.items() if e.untrained]
+    if untrained:
+        setting["untrained_flow_modules"] = untrained
     setting.update(extra)
     return setting
 
@@ -233,6 +236,12 @@ def weights_finding(ctx: ReproContext) -> list[str]:
         return [
             f"Model {ctx.model.label!r} has random weights: our scores are meaningless and any agreement "
             "with the paper's direction is chance (costs and shapes are real)."
+        ]
+    untrained = [m for m, e in ctx.model.entries.items() if e.untrained]
+    if untrained:
+        return [
+            f"UNTRAINED flow modules were run on request (--allow-untrained): {', '.join(untrained)}; "
+            "their numbers show an untrained module, not the method."
         ]
     return []
 

@@ -73,6 +73,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_positive, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0, help="seed of random-weight presets (0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="also run learned methods whose flow module was never trained (marked as such everywhere)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -153,7 +158,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mpvss_core.spec import resolve_model
 
     device = _setup_device(args)
-    spec = resolve_model(args.model, seed=args.seed)  # a wrong --model fails before any data is read
+    # a wrong --model fails before any data is read
+    spec = resolve_model(args.model, seed=args.seed, allow_untrained=args.allow_untrained)
     for method in args.method:
         spec.entry(method)  # so does a method the model cannot run
     data = resolve_data(args.data, args.data_root, args.split, args.max_clips)
@@ -201,6 +207,12 @@ def _notes(results) -> list[str]:
             "note: random weights (untrained preset): scores are meaningless; "
             "shapes, costs and timings are real"
         )
+    for r in results:
+        if r.summary.get("untrained_flow"):
+            lines.append(
+                f"note: {r.summary['method']} ran an UNTRAINED flow module (--allow-untrained): its scores "
+                "show what an untrained module does, not the method"
+            )
     lines.append(f"device: {first.get('device')}; FLOPs: {first.get('flops_unit', 'not counted')}")
     for r in results:
         s = r.summary
@@ -230,7 +242,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(f"--alpha must be within 0..1, got {args.alpha}")
     device = _setup_device(args)
-    spec = resolve_model(args.model, seed=args.seed)
+    spec = resolve_model(args.model, seed=args.seed, allow_untrained=args.allow_untrained)
     spec.entry(args.method)  # a method the model cannot run fails before the source is read
     src = open_frames(args.source, args.max_frames)  # so does a missing or corrupt source
     predictor = VideoPredictor(spec, args.method, device=device)
@@ -275,6 +287,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
     )
     if predictor.random_init:
         print("note: random weights (untrained preset): the labels are meaningless")
+    if predictor.untrained:
+        print(f"note: {predictor.method} ran an UNTRAINED flow module (--allow-untrained): the propagated "
+              "labels show what an untrained module does, nothing more")  # fmt: skip
     for note in src.notes:
         print(f"note: {note}")
     return 0

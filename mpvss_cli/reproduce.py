@@ -50,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--no-cache", action="store_true", help="recompute evaluations even if stored")
+    p.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="also run learned methods whose flow module was never trained (marked in every artifact)",
+    )
     p.add_argument("--no-png", action="store_true", help="skip PNG export of the figures")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (one sub-folder per artifact)")
     p.set_defaults(func=cmd_reproduce)
@@ -91,7 +96,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    spec = resolve_model(args.model)  # once, before any artifact runs
+    spec = resolve_model(args.model, allow_untrained=args.allow_untrained)  # once, before any artifact
     print(f"reproducing {', '.join(names)} with model {args.model!r} on {args.device}")
     print(_subset_note(args))
     t_all = time.perf_counter()

@@ -8,6 +8,9 @@
 
 A checkpoint is a folder with `model.safetensors` (the full state dict) and `config.json`:
 `{"format": "mpvss-studio-checkpoint", "format_version": 1, "config": <MPVSSConfig>, "meta": {...}}`.
+`meta["trained"]` records which parts were trained and by which command ({"segmenter": ...,
+"heads": ..., "flow": ...}; a part that is absent was never trained): `trained_parts` reads it, and
+infers it for checkpoints written before the record existed.
 Loading is strict: missing keys, unexpected keys and shape mismatches raise `CheckpointError` naming the
 first few of each with counts. Pickle-based files (`.pt/.pth/.bin/.ckpt/.pkl`, or bytes that start with the
 pickle or zip magic) are refused without being opened by a deserialiser: unpickling runs arbitrary code.
@@ -37,7 +40,10 @@ __all__ = [
     "load_checkpoint",
     "read_checkpoint_config",
     "save_checkpoint",
+    "trained_parts",
 ]
+
+PARTS = ("segmenter", "heads", "flow")  # what a checkpoint may record as trained
 
 CHECKPOINT_FORMAT = "mpvss-studio-checkpoint"
 FORMAT_VERSION = 1
@@ -134,17 +140,31 @@ def _build_with_hf_segmenter(cfg: MPVSSConfig, folder: Path) -> MPVSS:
 # Saving
 
 
-def save_checkpoint(model: MPVSS, folder: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    model: MPVSS,
+    folder: str | Path,
+    extra_meta: dict[str, Any] | None = None,
+    trained: dict[str, str] | None = None,
+) -> Path:
     """Write `folder/model.safetensors` + `folder/config.json`; returns the folder.
 
-    `extra_meta` (JSON-serialisable: step, metrics, dataset ...) is stored under "meta".
+    Args:
+        extra_meta: JSON-serialisable (step, metrics, dataset ...), stored under "meta".
+        trained: {part: how it was trained} for the parts of `PARTS` that were trained (e.g. the
+            command); stored as meta["trained"]. None leaves any "trained" of `extra_meta` as is.
     """
+    if trained is not None:
+        unknown = set(trained) - set(PARTS)
+        if unknown:
+            raise ValueError(f"unknown trained parts {sorted(unknown)}; parts are {PARTS}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # clone: safetensors refuses tensors that share storage; contiguous CPU copies are always accepted
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     meta = {"torch": torch.__version__, "num_parameters": sum(p.numel() for p in model.parameters())}
     meta.update(extra_meta or {})
+    if trained is not None:
+        meta["trained"] = dict(trained)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -232,6 +252,32 @@ def read_checkpoint_config(path: str | Path) -> tuple[MPVSSConfig, dict[str, Any
         raise CheckpointError(f"{config_path}: invalid model config: {exc}") from exc
     meta = payload.get("meta") or {}
     return cfg, meta if isinstance(meta, dict) else {"meta": meta}
+
+
+def trained_parts(path: str | Path) -> dict[str, str]:
+    """{part: how it was trained} of a checkpoint folder (see the module docstring).
+
+    Without a "trained" record (checkpoints written before it existed) it is inferred: a stage-1
+    result (trainer run of stage "flow", or a bundle variant) has everything trained; a stage-0 result
+    has its segmenter and heads trained and a random flow module; anything else (e.g. a model saved
+    from code) records nothing, so its flow module counts as untrained.
+    """
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    _, meta = read_checkpoint_config(folder)
+    if isinstance(meta.get("trained"), dict):
+        return {k: str(v) for k, v in meta["trained"].items() if k in PARTS}
+    stage = meta.get("stage")
+    state = folder / "trainer_state.json"
+    if stage is None and state.is_file():
+        try:
+            stage = (json.loads(state.read_text(encoding="utf-8")).get("settings") or {}).get("stage")
+        except (OSError, ValueError):
+            stage = None
+    if stage == "flow" or meta.get("partial"):
+        return {p: "stage 1 (recorded before the trained-parts record)" for p in PARTS}
+    if stage == "segmenter":
+        return {p: "stage 0 (recorded before the trained-parts record)" for p in ("segmenter", "heads")}
+    return {}
 
 
 def _listing(names: list[str]) -> str:

@@ -119,14 +119,23 @@ def trainable_state(model: MPVSS) -> dict[str, torch.Tensor]:
     }
 
 
-def save_partial(model: MPVSS, folder: str | Path, base: str | Path, dtype: torch.dtype = torch.float16,
-                 extra_meta: dict[str, Any] | None = None) -> Path:  # fmt: skip
-    """Write a variant's partial checkpoint (flow module + heads) next to its base segmenter."""
+def save_partial(
+    model: MPVSS,
+    folder: str | Path,
+    base: str | Path,
+    dtype: torch.dtype = torch.float16,
+    extra_meta: dict[str, Any] | None = None,
+    trained: dict[str, str] | None = None,
+) -> Path:
+    """Write a variant's partial checkpoint (flow module + heads) next to its base segmenter.
+
+    `trained` records how its parts were trained (`build.save_checkpoint`); a variant written without
+    one counts as trained by stage 1 (`build.trained_parts`).
+    """
     folder = Path(folder)
     base_digest = file_digest(Path(base) / WEIGHTS_NAME)
-    save_checkpoint(
-        model, folder, extra_meta={"partial": True, "base_sha256": base_digest, **(extra_meta or {})}
-    )
+    meta = {"partial": True, "base_sha256": base_digest, **(extra_meta or {})}
+    save_checkpoint(model, folder, extra_meta=meta, trained=trained)
     state = {k: v.detach().cpu().to(dtype if v.is_floating_point() else v.dtype).contiguous().clone()
              for k, v in trainable_state(model).items()}  # fmt: skip
     save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "partial": "1"})

@@ -212,6 +212,16 @@ PRESETS: dict[str, MPVSSConfig] = {
 PAPER_PRESETS: tuple[str, ...] = ("swin_t", "swin_s", "swin_b", "swin_l")
 
 
+def flow_preset_for(cfg: MPVSSConfig) -> str:
+    """The preset whose flow module suits `cfg`'s segmenter: the segmenter's own preset when it is one
+    (its name, also as `<preset>-<method>`), else the paper-scale flow module for a paper-scale
+    segmenter (Mask2Former width >= 256, e.g. a real checkpoint) and the tiny one for a smaller one."""
+    base = cfg.name.split("-", 1)[0]
+    if base in PRESETS:
+        return base
+    return "swin_t" if cfg.segmenter.hidden_dim >= _M2F_OFFICIAL.hidden_dim else "tiny"
+
+
 def get_preset(name: str) -> MPVSSConfig:
     """The named preset; KeyError lists the valid names."""
     try:

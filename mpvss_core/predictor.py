@@ -186,12 +186,15 @@ class VideoPredictor:
         self.spec: ModelSpec | None = spec
         self.propagator: Propagator = build_propagator(method, model)
         self.method: str = self.propagator.method
+        # a flow module that was never trained, run because the user asked (resolve_model(allow_untrained))
+        self.untrained: bool = spec.entry(method).untrained
 
     @classmethod
     def from_propagator(cls, propagator: Propagator, spec: ModelSpec | None = None) -> VideoPredictor:
         """A predictor around a ready propagator (tests, models built in code)."""
         self = cls.__new__(cls)
         self.spec, self.propagator, self.method = spec, propagator, propagator.method
+        self.untrained = False
         return self
 
     @property

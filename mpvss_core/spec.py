@@ -23,10 +23,16 @@ Kinds:
   its flow module implements.
 - "hf": a local Hugging Face Mask2Former folder (config.json with model_type "mask2former" and
   model.safetensors): the segmenter-only methods; class names from its `id2label`.
+
+Untrained parts are never run as if trained: every checkpoint records which parts were trained
+(`build.trained_parts`), and a learned method whose flow module was never trained (a stage-0
+checkpoint, a segmenter saved from code) is unavailable with that reason, unless the spec is resolved
+with `allow_untrained=True`; then its entry is marked `untrained` and every result made with it says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -36,7 +42,13 @@ from pathlib import Path
 
 import torch
 
-from mpvss_core.build import CONFIG_NAME, WEIGHTS_NAME, is_hf_mask2former_dir, read_checkpoint_config
+from mpvss_core.build import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    is_hf_mask2former_dir,
+    read_checkpoint_config,
+    trained_parts,
+)
 from mpvss_core.bundle import file_digest, is_bundle, read_bundle
 from mpvss_core.config import PRESETS, MPVSSConfig, get_preset
 from mpvss_core.errors import CheckpointError, InputError, MethodUnavailableError
@@ -51,12 +63,15 @@ DEFAULT_MODEL = "default"  # the shipped bundle, ASSETS / "default"
 
 @dataclass(frozen=True)
 class MethodEntry:
-    """How one method runs for a model: its config, the checkpoint folders it loads, their identity."""
+    """How one method runs for a model: its config, the checkpoint folders it loads, their identity,
+    the record of its trained parts, and whether it runs an untrained flow module (asked for)."""
 
     method: str
     config: MPVSSConfig
     folders: tuple[Path, ...]  # (full checkpoint,) or (bundle segmenter, variant); () for random weights
     key: str  # identity of what runs the method (result-cache keys)
+    trained: Mapping[str, str] = field(default_factory=dict)  # {part: how it was trained}
+    untrained: bool = False  # a learned method whose flow module was never trained (allow_untrained)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +88,7 @@ class ModelSpec:
         entries: the runnable methods, in display order.
         unavailable: {method: why it cannot run} for the table's other methods.
         identity: content hash of every file the model runs with (or the preset and seed).
+        allow_untrained: untrained flow modules were asked for (their entries say `untrained`).
     """
 
     text: str
@@ -84,7 +100,7 @@ class ModelSpec:
     entries: Mapping[str, MethodEntry]
     unavailable: Mapping[str, str]
     identity: str
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    allow_untrained: bool = False
 
     # --- what it is --------------------------------------------------------------------------------------
     @property
@@ -184,6 +200,17 @@ def _random_entry(preset: str, method: str, seed: int) -> MethodEntry:
     return MethodEntry(method, cfg, (), f"random-{cfg.name}-seed{seed}")
 
 
+_NOT_TRAINED = (
+    "its flow module was never trained{what}; train one with `mpvss train flow --method {flow} "
+    "--segmenter {text}`, or ask for it explicitly (--allow-untrained) to see an untrained module"
+)
+
+
+def _untrained_reason(text: str, method: str, what: str) -> str:
+    flow = method_spec(method_spec(method).weights or method).name
+    return f"model {text!r} cannot run {method!r}: " + _NOT_TRAINED.format(what=what, flow=flow, text=text)
+
+
 def _class_names(num_classes: int) -> tuple[str, ...]:
     """Our checkpoints store no names: the label spaces we know by size, else generic names."""
     for names in (SYNTH_CLASSES, CITYSCAPES_CLASSES):
@@ -210,11 +237,19 @@ def _from_preset(text: str, seed: int) -> ModelSpec:
                      entries, {}, f"random-{text}-seed{seed}")  # fmt: skip
 
 
-def _from_bundle(text: str, path: Path) -> ModelSpec:
+def _from_bundle(text: str, path: Path, allow_untrained: bool) -> ModelSpec:
     index = read_bundle(path)
     seg = path / index["segmenter"]
     seg_cfg, _ = read_checkpoint_config(seg)
     seg_key = _folder_key(seg)
+    records = index.get("records") or {}
+
+    def with_command(parts: dict[str, str], entry: str) -> dict[str, str]:
+        """Records written before the trained-parts record: the bundle's own record names the command."""
+        command = (records.get(entry) or {}).get("command")
+        return {k: command if command and "recorded before" in v else v for k, v in parts.items()}
+
+    seg_trained = {k: v for k, v in with_command(trained_parts(seg), "segmenter").items() if k == "segmenter"}
     variants: dict[str, Path] = {}
     for name, folder in index["variants"].items():
         variants[method_spec(name).name] = path / folder
@@ -224,7 +259,7 @@ def _from_bundle(text: str, path: Path) -> ModelSpec:
     for name in names:
         spec = method_spec(name)
         if spec.weights is None:
-            entries[name] = MethodEntry(name, seg_cfg, (seg,), seg_key)
+            entries[name] = MethodEntry(name, seg_cfg, (seg,), seg_key, seg_trained)
             continue
         flow_name = method_spec(spec.weights).name
         folder = variants.get(flow_name)
@@ -236,27 +271,43 @@ def _from_bundle(text: str, path: Path) -> ModelSpec:
             )
             continue
         cfg, _ = read_checkpoint_config(folder)
-        entries[name] = MethodEntry(name, cfg, (seg, folder), _digest(seg_key, _folder_key(folder)))
+        own = with_command(trained_parts(folder), flow_name)
+        trained = {**seg_trained, **{k: v for k, v in own.items() if k != "segmenter"}}
+        entry = MethodEntry(name, cfg, (seg, folder), _digest(seg_key, _folder_key(folder)), trained)
+        if "flow" not in trained:
+            if not allow_untrained:
+                unavailable[name] = _untrained_reason(text, name, f" (bundle entry {folder.name})")
+                continue
+            entry = dataclasses.replace(entry, untrained=True)
+        entries[name] = entry
     identity = _digest(*(e.key for e in entries.values()))
     return ModelSpec(text, "bundle", path, None, 0, _class_names(seg_cfg.segmenter.num_classes),
-                     _ordered(entries), unavailable, identity)  # fmt: skip
+                     _ordered(entries), unavailable, identity, allow_untrained)  # fmt: skip
 
 
-def _from_checkpoint(text: str, path: Path) -> ModelSpec:
+def _from_checkpoint(text: str, path: Path, allow_untrained: bool) -> ModelSpec:
     cfg, _ = read_checkpoint_config(path)
     folder = path if path.is_dir() else path.parent
     key = _folder_key(folder)
+    trained = trained_parts(folder)
     own = method_of_flow(cfg.flow)
     entries, unavailable = {}, {}
     for name in dict.fromkeys([*METHODS, own]):
-        if _runs_with(name, {own}):
-            entries[name] = MethodEntry(name, cfg, (folder,), key)
-        else:
+        if not _runs_with(name, {own}):
             unavailable[name] = (
                 f"checkpoint {text!r} has the flow module of {own!r}; it has none for method {name!r}"
             )
+            continue
+        entry = MethodEntry(name, cfg, (folder,), key, trained)
+        if not method_spec(name).segmenter_only and "flow" not in trained:
+            if not allow_untrained:
+                what = " (a stage-0 checkpoint)" if "segmenter" in trained else " (no training record)"
+                unavailable[name] = _untrained_reason(text, name, what)
+                continue
+            entry = dataclasses.replace(entry, untrained=True)
+        entries[name] = entry
     return ModelSpec(text, "checkpoint", folder, None, 0, _class_names(cfg.segmenter.num_classes),
-                     _ordered(entries), unavailable, key)  # fmt: skip
+                     _ordered(entries), unavailable, key, allow_untrained)  # fmt: skip
 
 
 def _hf_class_names(path: Path, num_classes: int) -> tuple[str, ...]:
@@ -286,10 +337,11 @@ def _from_hf(text: str, path: Path) -> ModelSpec:
     base = get_preset("tiny")
     cfg = MPVSSConfig(segmenter=seg_cfg, flow=base.flow, warp_mode=base.warp_mode, name=f"hf-{path.name}")
     key = _digest(file_digest(path / WEIGHTS_NAME), file_digest(path / CONFIG_NAME))
+    trained = {part: f"Hugging Face checkpoint {path}" for part in ("segmenter", "heads")}
     entries, unavailable = {}, {}
     for name, spec in METHODS.items():
         if spec.segmenter_only:
-            entries[name] = MethodEntry(name, cfg, (path,), key)
+            entries[name] = MethodEntry(name, cfg, (path,), key, trained)
         else:
             unavailable[name] = (
                 f"a Hugging Face Mask2Former folder has no flow module for {name!r}; train one with "
@@ -299,12 +351,13 @@ def _from_hf(text: str, path: Path) -> ModelSpec:
     return ModelSpec(text, "hf", path, None, 0, names, _ordered(entries), unavailable, key)
 
 
-def resolve_model(text: str | os.PathLike, seed: int = 0) -> ModelSpec:
+def resolve_model(text: str | os.PathLike, seed: int = 0, allow_untrained: bool = False) -> ModelSpec:
     """Resolve `--model` once: `default`, a preset name, a bundle / checkpoint / Hugging Face folder.
 
     Args:
         text: the model string.
         seed: seed of a preset's random weights.
+        allow_untrained: offer learned methods whose flow module was never trained (marked untrained).
     Raises:
         InputError (CheckpointError): nothing usable by that name; the message says what was expected.
     """
@@ -316,7 +369,7 @@ def resolve_model(text: str | os.PathLike, seed: int = 0) -> ModelSpec:
                 f"no shipped model bundle at {path}: train one (`mpvss train ...`) or pass --model tiny "
                 "for random weights"
             )
-        return _from_bundle(text, path)
+        return _from_bundle(text, path, allow_untrained)
     if text in PRESETS:
         return _from_preset(text, seed)
     path = Path(text)
@@ -326,9 +379,9 @@ def resolve_model(text: str | os.PathLike, seed: int = 0) -> ModelSpec:
             f"({', '.join(sorted(PRESETS))}) or a bundle, checkpoint or Hugging Face Mask2Former folder"
         )
     if is_bundle(path):
-        return _from_bundle(text, path)
+        return _from_bundle(text, path, allow_untrained)
     if path.is_dir() and is_hf_mask2former_dir(path):
         return _from_hf(text, path)
     if path.is_file() and path.suffix != ".safetensors":
         raise InputError(f"'{text}' is a file: give the checkpoint or bundle folder")
-    return _from_checkpoint(text, path)
+    return _from_checkpoint(text, path, allow_untrained)

@@ -100,11 +100,31 @@ def test_identity_follows_weights_and_config(tmp_path):
 
 def test_checkpoint_spec_runs_its_own_flow_module(tmp_path):
     torch.manual_seed(0)
-    folder = save_checkpoint(build_model(method_config("tiny", "stages_2")), tmp_path / "s2")
+    trained = {"segmenter": "cmd0", "heads": "cmd1", "flow": "cmd1"}
+    folder = save_checkpoint(build_model(method_config("tiny", "stages_2")), tmp_path / "s2", trained=trained)
     spec = resolve_model(str(folder))
+    assert spec.entry("stages_2").trained == trained and not spec.entry("stages_2").untrained
     assert "stages_2" in spec.methods and "query_flow" not in spec.methods
     assert "has the flow module of 'stages_2'" in spec.unavailable["query_flow"]
     assert spec.load("stages_2").cfg.flow.num_stages == 2
+
+
+@pytest.mark.parametrize("record", [None, {"segmenter": "mpvss train segmenter ...", "heads": "same"}])
+def test_an_untrained_flow_module_is_refused_unless_asked_for(tmp_path, record):
+    """A model saved from code (no record) or a stage-0 checkpoint: its flow module is random."""
+    torch.manual_seed(0)
+    folder = save_checkpoint(build_model("tiny"), tmp_path / "ckpt", trained=record)
+    spec = resolve_model(str(folder))
+    assert spec.methods == ["per_frame", "copy", "optical_flow", "bi_optical_flow"]
+    why = spec.unavailable["query_flow"]
+    assert "flow module was never trained" in why and "--allow-untrained" in why
+    assert ("stage-0" in why) == (record is not None)
+    with pytest.raises(MethodUnavailableError, match="never trained"):
+        spec.load("query_flow")
+    asked = resolve_model(str(folder), allow_untrained=True)
+    assert "query_flow" in asked.methods and asked.entry("query_flow").untrained
+    assert not asked.entry("copy").untrained and asked.allow_untrained
+    assert asked.load("query_flow").cfg.name == "tiny"
 
 
 def test_random_preset_runs_every_method_on_one_seeded_segmenter():

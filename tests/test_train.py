@@ -253,6 +253,15 @@ def test_trainer_checkpoint_and_export_load_through_the_model_spec(dataset, stag
         a = direct.propagate(direct.segment_key(x), x).mask_logits
         b = shipped.propagate(shipped.segment_key(x), x).mask_logits
     assert torch.allclose(a, b, atol=0.05)  # float16 storage
+    # which parts were trained, and by which command, travels with every checkpoint
+    stage0_spec = resolve_model(stage0["checkpoint"])
+    assert "stage-0" in stage0_spec.unavailable["query_flow"]  # its flow module is random: refused
+    assert set(stage0_spec.entry("copy").trained) == {"segmenter", "heads"}
+    run_spec = resolve_model(summary["checkpoint"])
+    assert set(run_spec.entry("stages_1").trained) == {"segmenter", "heads", "flow"}
+    assert run_spec.entry("stages_1").trained["flow"] == summary["command"]  # this run's command
+    shipped_parts = resolve_model(str(bundle)).entry("stages_1").trained
+    assert shipped_parts["flow"] == summary["command"] and shipped_parts["segmenter"] == stage0["command"]
     records = json.loads((bundle / "bundle.json").read_text())["records"]
     assert records["stages_1"]["steps"] == 1 and records["segmenter"]["steps"] == 1
     assert load_for_method(bundle, "per_frame").cfg.name == "tiny"

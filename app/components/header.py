@@ -17,6 +17,12 @@ def page_header(title: str, intro: str) -> state.Settings:
         st.error(err)
     if s.random_weights:
         st.warning("Model: tiny preset with RANDOM weights - the numbers only show shapes and costs.")
+    untrained = [m for m in s.methods if s.spec.entry(m).untrained]
+    if untrained:
+        st.warning(
+            f"UNTRAINED flow module (asked for in the sidebar): {', '.join(untrained)} - their results show "
+            "what an untrained module does, not the method."
+        )
     clip = s.clip
     gt = "with ground truth" if s.scored else "no usable ground truth"
     st.caption(

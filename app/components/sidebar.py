@@ -37,13 +37,20 @@ def _model(errors: list[str]) -> ModelSpec:
         "Model", choices, index=choices.index(initial), format_func=MODEL_CHOICES.get, key="model_choice"
     )
     text = choice
+    allow = False
     if choice == "folder":
         text = st.sidebar.text_input("Model folder", key="model_path", placeholder="runs/flow/last").strip()
+        allow = st.sidebar.checkbox(
+            "Also offer untrained flow modules",
+            key="allow_untrained",
+            help="A checkpoint whose flow module was never trained (e.g. stage 0) normally offers only the "
+            "segmenter-only methods; with this, its learned methods run and every page marks them.",
+        )
         if not text:
             errors.append("Enter a model folder, or choose another model. Using the default model meanwhile.")
             return resolve_model(prof.model)
     try:
-        spec = resolve_model(text)
+        spec = resolve_model(text, allow_untrained=allow)
         if not spec.methods:
             raise InputError(f"model {text!r} can run no method")
     except InputError as exc:

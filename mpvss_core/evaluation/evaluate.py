@@ -126,6 +126,7 @@ def _summary(predictor: VideoPredictor, spec: ScheduleSpec, scorer: Scorer, clas
         "before_labelled": spec.before_labelled,
         "schedule": spec.describe(),
         "random_init": predictor.random_init,
+        "untrained_flow": predictor.untrained,
         "model_config": model.cfg.name,
         "frame_size": list(size) if size else None,
         **scorer.scores(class_names),

@@ -42,12 +42,18 @@ def open_datasets(cfg: DataConfig, num_classes: int) -> tuple[FrameDataset, Fram
     return train, val
 
 
-def load_segmenter(spec: str) -> MPVSS:
-    """The model whose segmenter a stage starts from: any model spec (a stage-0 checkpoint, a model
-    bundle's segmenter, a preset with random weights), resolved once (`mpvss_core.spec`)."""
+def load_segmenter(spec: str) -> tuple[MPVSS, dict[str, str]]:
+    """The model whose segmenter a stage starts from, and the record of its trained segmenter.
+
+    `spec` is any model spec (a stage-0 checkpoint, a model bundle, a local Hugging Face Mask2Former
+    folder, a preset with random weights), resolved once (`mpvss_core.spec`).
+    """
     from mpvss_core.spec import resolve_model
 
-    return resolve_model(spec).load("per_frame")
+    resolved = resolve_model(spec)
+    record = resolved.entry("per_frame").trained
+    inherited = {"segmenter": record["segmenter"]} if "segmenter" in record else {}
+    return resolved.load("per_frame"), inherited
 
 
 def pad_labels(labels: Tensor, multiple: int = SIZE_DIVISIBILITY) -> Tensor:

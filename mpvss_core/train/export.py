@@ -20,12 +20,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from mpvss_core.build import WEIGHTS_NAME, load_checkpoint, save_checkpoint
+from mpvss_core.build import WEIGHTS_NAME, save_checkpoint
 from mpvss_core.bundle import BUNDLE_NAME, save_partial, trainable_state, write_bundle_index
-from mpvss_core.config import PRESETS, MPVSSConfig, get_preset
+from mpvss_core.config import PRESETS, MPVSSConfig, flow_preset_for, get_preset
 from mpvss_core.errors import InputError
 from mpvss_core.methods.table import SEGMENTER_ONLY
 from mpvss_core.modeling.mpvss import MPVSS
+from mpvss_core.train.common import load_segmenter
 
 __all__ = [
     "BUNDLE_BUDGET_BYTES",
@@ -56,9 +57,10 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def _write_fp16(model: MPVSS, folder: Path, meta: dict[str, Any]) -> None:
+def _write_fp16(model: MPVSS, folder: Path, meta: dict[str, Any], trained: dict[str, str]) -> None:
     """Float16 copy of the segmenter only; the loader fills in a seeded placeholder flow module."""
-    save_checkpoint(model, folder, extra_meta={**meta, "flow_omitted": True, "flow_init_seed": 0})
+    meta = {**meta, "flow_omitted": True, "flow_init_seed": 0}
+    save_checkpoint(model, folder, extra_meta=meta, trained=trained)
     state = {
         k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous().clone()
         for k, v in model.state_dict().items()
@@ -95,13 +97,13 @@ def export_segmenter(
     longer match it.
     """
     source, bundle = Path(source), Path(bundle)
-    trained = load_checkpoint(source)
-    name = preset or (trained.cfg.name if trained.cfg.name in PRESETS else "tiny")
+    trained, inherited = load_segmenter(str(source))  # any model spec: a stage-0 run, an HF folder
+    name = preset or flow_preset_for(trained.cfg)
     cfg = MPVSSConfig(
         segmenter=trained.cfg.segmenter,
         flow=get_preset(name).flow,
         warp_mode=trained.cfg.warp_mode,
-        name=name,
+        name=name if trained.cfg.name.split("-", 1)[0] in PRESETS else trained.cfg.name,
     )
     torch.manual_seed(0)
     model = MPVSS(cfg)
@@ -109,7 +111,8 @@ def export_segmenter(
     rec = {**_run_record(source), **(record or {}), "exported": _now(), "source": str(source)}
     folder = bundle / SEGMENTER_FOLDER
     unchanged = (folder / WEIGHTS_NAME).is_file() and _same_segmenter(model, folder, heads_too=True)
-    _write_fp16(model, folder, {"stage": "segmenter", "record": rec})
+    parts = {"segmenter": inherited.get("segmenter") or rec.get("command") or str(source)}
+    _write_fp16(model, folder, {"stage": "segmenter", "record": rec}, parts)
     index = read_bundle_index(bundle)
     variants = dict(index.get("variants") or {}) if unchanged else {}
     records = {k: v for k, v in (index.get("records") or {}).items() if k in variants}
@@ -167,7 +170,9 @@ def export_flow(summary: dict[str, Any], bundle: str | Path) -> Path:
         "val_miou_trainer": (summary.get("val") or {}).get("val_miou"),
         "exported": _now(),
     }
-    folder = save_partial(model, bundle / method, base, extra_meta={"stage": "flow", "record": rec})
+    parts = summary.get("trained") or {"heads": rec["command"], "flow": rec["command"]}
+    folder = save_partial(model, bundle / method, base, extra_meta={"stage": "flow", "record": rec},
+                          trained=parts)  # fmt: skip
     index = read_bundle_index(bundle)
     variants = {**(index.get("variants") or {}), method: method}
     records = {**(index.get("records") or {}), method: rec}

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mpvss_core.config import PRESETS, MPVSSConfig
+from mpvss_core.config import MPVSSConfig, flow_preset_for
 from mpvss_core.errors import InputError
 from mpvss_core.methods.table import TRAINABLE, method_config, method_spec
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion, semantic_targets
@@ -98,8 +98,7 @@ def build_stage1_model(base: MPVSS, method: str, preset: str | None = None) -> M
     The flow config comes from `variant(preset, method)`; the segmenter config and weights from `base`.
     """
     method = _check_method(method)
-    name = preset or (base.cfg.name if base.cfg.name in PRESETS else "tiny")
-    target = method_config(name, method)
+    target = method_config(preset or flow_preset_for(base.cfg), method)
     cfg = MPVSSConfig(
         segmenter=base.cfg.segmenter, flow=target.flow, warp_mode=base.cfg.warp_mode, name=target.name
     )
@@ -190,7 +189,7 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
     try:
         t_start = time.perf_counter()
         torch.manual_seed(cfg.loop.seed)  # same initial weights on every rank and every run of a seed
-        base = load_segmenter(cfg.segmenter)
+        base, inherited = load_segmenter(cfg.segmenter)
         model = build_stage1_model(base, method, cfg.preset).to(dist_info.device)
         del base
         model.freeze_segmenter()
@@ -239,6 +238,8 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             dist_info,
             t_start,
             settings_extra={"model_name": model.cfg.name},
+            trains=("heads", "flow"),
+            inherited=inherited,
             method=method,
             labels=cfg.labels,
             flow_loss_weight=cfg.flow_loss_weight,

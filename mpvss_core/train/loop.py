@@ -312,19 +312,25 @@ def fit_stage(
     dist_info: DistInfo,
     t_start: float,
     settings_extra: dict[str, Any] | None = None,
+    *,
+    trains: tuple[str, ...] = (),
+    inherited: dict[str, str] | None = None,
     **summary_extra: Any,
 ) -> dict[str, Any]:
     """Run one stage's TrainLoop; its summary carries the provenance both stages record (Table IV).
 
     `config` is the stage's train config (with `.loop` and `.optim`); `t_start` the perf_counter time
-    the stage began, so wall time includes data loading.
+    the stage began, so wall time includes data loading. `trains` names the parts this stage trains
+    (`build.PARTS`) and `inherited` the record of the parts it took trained from elsewhere: both go
+    into every checkpoint's "trained" record (by this run's command).
     """
     prov = {
         "command": command_line(),
         "device": device_name(dist_info.device),
         "world_size": dist_info.world_size,
     }
-    settings = settings_dict(stage=stage, config=config, **prov, **(settings_extra or {}))
+    trained = {**(inherited or {}), **{part: prov["command"] for part in trains}}
+    settings = settings_dict(stage=stage, config=config, **prov, trained=trained, **(settings_extra or {}))
     loop = TrainLoop(config.loop, config.optim, model, optimizer, step_fn, validate_fn, dist_info, settings)
     summary = loop.fit()
     summary.update(
@@ -334,6 +340,7 @@ def fit_stage(
         rank=dist_info.rank,
         wall_minutes=round((time.perf_counter() - t_start) / 60.0, 2),
         out_dir=str(Path(config.loop.out_dir)),
+        trained=trained,
         model=model,
     )
     return summary

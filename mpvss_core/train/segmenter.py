@@ -76,7 +76,7 @@ class SegmenterStep(nn.Module):
 
 def build_stage0_model(cfg: SegmenterTrainConfig) -> MPVSS:
     if cfg.init:
-        return load_segmenter(cfg.init).train()
+        return load_segmenter(cfg.init)[0].train()
     return build_model(get_preset(cfg.preset))
 
 
@@ -108,6 +108,9 @@ def train_segmenter(cfg: SegmenterTrainConfig) -> dict[str, Any]:
             def validate_fn() -> dict[str, float]:
                 return {"val_miou": per_frame_miou(model, val_clips, dist_info.device, cfg.val_stride)}
 
-        return fit_stage("segmenter", cfg, model, optimizer, step_fn, validate_fn, dist_info, t_start)
+        return fit_stage(
+            "segmenter", cfg, model, optimizer, step_fn, validate_fn, dist_info, t_start,
+            trains=("segmenter", "heads"),
+        )  # fmt: skip
     finally:
         cleanup_distributed(dist_info)

@@ -68,7 +68,7 @@ def save_run_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     meta = {"step": state.step, "train_seconds": round(state.train_seconds, 1), "val": state.last_val}
-    save_checkpoint(model, tmp, extra_meta=meta)
+    save_checkpoint(model, tmp, extra_meta=meta, trained=settings.get("trained"))
     tensors, groups = _optimizer_tensors(optimizer)
     save_file(tensors, str(tmp / STATE_TENSORS))
     payload = {
