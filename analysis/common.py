@@ -10,7 +10,6 @@ the artifacts that need the same (method, K) share one evaluation, and a repeat 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from mpvss_core.data.clip import Clip
-from mpvss_core.errors import InputError, MethodUnavailableError
+from mpvss_core.errors import MethodUnavailableError
 from mpvss_core.evaluation.datasets import ClipEntry, DataSet, resolve_data
 from mpvss_core.evaluation.runner import run_evaluation
 from mpvss_core.evaluation.store import EvalResult
@@ -101,46 +100,26 @@ class Artifact:
 _DATA: dict[tuple, DataSet] = {}
 
 
-def _truncate(clip: Clip, n: int) -> Clip:
-    """First n frames of a clip (exact flow stays valid: it is indexed by frame)."""
-    if clip.num_frames <= n:
-        return clip
-    labels = clip.labels[:n] if clip.labels is not None else None
-    return dataclasses.replace(clip, frames=clip.frames[:n], labels=labels, labelled=clip.labelled[:n])
-
-
-def _loader(entry: ClipEntry, max_frames: int | None, keep: bool) -> Callable[[], Clip]:
+def _kept(entry: ClipEntry) -> ClipEntry:
+    """The entry, its clip kept in memory after the first load (small data sets only)."""
     held: list[Clip] = []
 
     def load() -> Clip:
-        if held:
-            return held[0]
-        clip = entry.load()
-        clip = _truncate(clip, max_frames) if max_frames else clip
-        if keep:
-            held.append(clip)
-        return clip
+        if not held:
+            held.append(entry.load())
+        return held[0]
 
-    return load
+    return ClipEntry(entry.name, load, entry.identity, entry.origin)
 
 
 def context_data(ctx: ReproContext) -> DataSet:
     """The clips of `ctx` (first max_clips, first max_frames frames), resolved once per process."""
-    if ctx.max_frames is not None and ctx.max_frames < 2:
-        raise InputError(
-            f"--max-frames must be >= 2 (a key frame and a propagated one), got {ctx.max_frames}"
-        )
     key = (ctx.data, ctx.max_clips, ctx.max_frames)
     if key not in _DATA:
-        base = resolve_data(ctx.data, max_clips=ctx.max_clips)
-        keep = len(base) <= _CACHE_CLIPS_UP_TO
-        n = ctx.max_frames
-        entries = [
-            ClipEntry(e.name, _loader(e, n, keep), e.identity + (f":first{n}" if n else ""), e.origin)
-            for e in base.entries
-        ]
-        spec = base.spec + (f" (first {n} frames)" if n else "")
-        _DATA[key] = DataSet(spec, entries, list(base.notes))
+        base = resolve_data(ctx.data, max_clips=ctx.max_clips, max_frames=ctx.max_frames)
+        if len(base) <= _CACHE_CLIPS_UP_TO:
+            base = DataSet(base.spec, [_kept(e) for e in base.entries], list(base.notes))
+        _DATA[key] = base
     return _DATA[key]
 
 

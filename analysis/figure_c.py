@@ -151,7 +151,7 @@ def compute(ctx: ReproContext) -> Artifact:
             )
         rows_q.setdefault("(e) semantic prediction", []).append(label_img(r.labels))
         rows_q.setdefault("ground truth", []).append(
-            label_img(clip.labels[f]) if clip.labels is not None else None
+            label_img(clip.labels_at_frame_size(f)) if clip.labels is not None else None
         )
         for m in methods:
             rm = results[m][f]

@@ -52,7 +52,12 @@ def compute(ctx: ReproContext) -> Artifact:
     rows.append([shrink(clip.frames[f]) for f in frames])
     titles.append("input frame")
     if clip.labels is not None:
-        rows.append([shrink(colorize_labels(clip.labels[f], clip.palette), nearest=True) for f in frames])
+        rows.append(
+            [
+                shrink(colorize_labels(clip.labels_at_frame_size(f), clip.palette), nearest=True)
+                for f in frames
+            ]
+        )
         titles.append("ground truth")
     for m in methods:
         rows.append(

@@ -19,7 +19,9 @@ from mpvss_core.schedules import ScheduleSpec
 COLUMNS = [
     "method",
     "interval",
+    "reference",
     "miou",
+    "tc",
     "wiou",
     "mvc8",
     "mvc16",

@@ -12,6 +12,7 @@ Env overrides (tests and small machines):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -23,17 +24,42 @@ from pathlib import Path
 import numpy as np
 
 from mpvss_core.data.clip import Clip
-from mpvss_core.data.readers import VIDEO_EXTS, ReaderLimits, list_vspw_clips, load_clip, read_vspw_clip
+from mpvss_core.data.readers import VIDEO_EXTS, ReaderLimits, load_clip
 from mpvss_core.data.readers.common import MiB
 from mpvss_core.data.synthetic import SPLITS, render_clip
 from mpvss_core.errors import InputError
+from mpvss_core.evaluation.datasets import resolve_data
 from mpvss_core.spec import ASSETS, DEFAULT_MODEL
 
-# Caps on user clips: every frame costs a segmenter or flow pass on a CPU, so they are far below the
-# readers' defaults. `.streamlit/config.toml` caps the upload itself at the same size.
+# Caps on user clips: every frame costs a segmenter or flow pass on a CPU, so the defaults are far below
+# the readers'. A user (e.g. on a GPU) can raise frames and side in the sidebar up to the server's
+# maximums (MPVSS_APP_MAX_FRAMES / MPVSS_APP_MAX_SIDE); the upload size stays at
+# `.streamlit/config.toml`'s server.maxUploadSize (100 MiB), which the browser cannot change.
 UPLOAD_LIMITS = ReaderLimits(
     max_frames=60, max_side=640, max_file_bytes=100 * MiB, max_zip_files=2000, max_extracted_bytes=1024 * MiB
 )
+
+
+def server_caps() -> tuple[int, int]:
+    """(most frames, longest side) a user may raise the upload caps to on this server."""
+    return int(os.environ.get("MPVSS_APP_MAX_FRAMES") or 600), int(
+        os.environ.get("MPVSS_APP_MAX_SIDE") or 2048
+    )
+
+
+def upload_limits(max_frames: int | None = None, max_side: int | None = None) -> ReaderLimits:
+    """The upload caps with the user's frames / side, clamped to the server's maximums (ValueError
+    below 2 frames or 16 px)."""
+    top_frames, top_side = server_caps()
+    frames = UPLOAD_LIMITS.max_frames if max_frames is None else int(max_frames)
+    side = UPLOAD_LIMITS.max_side if max_side is None else int(max_side)
+    if frames < 2 or side < 16:
+        raise ValueError(f"upload caps need >= 2 frames and >= 16 px, got {frames} frames, {side} px")
+    return dataclasses.replace(
+        UPLOAD_LIMITS, max_frames=min(frames, top_frames), max_side=min(side, top_side)
+    )
+
+
 UPLOAD_EXTS = frozenset({*VIDEO_EXTS, ".zip"})
 DEMO_METHODS = ("per_frame", "copy", "optical_flow", "query_flow")
 
@@ -138,43 +164,27 @@ def load_upload(name: str, data: bytes, root: Path, limits: ReaderLimits = UPLOA
     return clip
 
 
-def clip_stamp(path: str, clip_name: str) -> str:
-    """Identity of one clip of a folder source (its files' names, sizes and modification times), so a
-    re-written clip is read again; only that clip's files are looked at, not the whole dataset."""
-    p = Path(path)
-    if p.name != clip_name:
-        p = next((f for f in list_vspw_clips(p) if f.name == clip_name), p) if p.is_dir() else p
-    if not p.exists():
-        return "missing"
-    files = [p] if p.is_file() else sorted(q for q in p.rglob("*") if q.is_file())
-    h = hashlib.sha256(str(p.resolve()).encode())
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
 def dataset_clips(path: str) -> list[str]:
-    """Clip names of a folder: a VSPW-layout dataset root lists its clips; anything else is one clip."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"'{path}' does not exist")
-    is_root = p.is_dir() and not (p / "origin").is_dir()
-    if is_root and ((p / "data").is_dir() or any((d / "origin").is_dir() for d in p.iterdir() if d.is_dir())):
-        return [f.name for f in list_vspw_clips(p)]
-    return [p.name]
+    """Clip names of a folder source, as `mpvss eval --data` reads it (VSPW or Cityscapes root, a folder
+    of videos / frame folders, one clip folder, a video, a zip)."""
+    return resolve_data(path).names
+
+
+def clip_stamp(path: str, clip_name: str) -> str:
+    """Identity of one clip of a folder source (its files' names, sizes and times), as the data set
+    resolution states it: a re-written clip is read again."""
+    entry = next((e for e in resolve_data(path).entries if e.name == clip_name), None)
+    if entry is None:
+        raise InputError(f"no clip {clip_name!r} under '{path}'")
+    return entry.identity
 
 
 def load_dataset_clip(path: str, clip_name: str, limits: ReaderLimits = UPLOAD_LIMITS) -> Clip:
-    """One clip of a folder source (see `dataset_clips`), capped like an upload."""
-    p = Path(path)
-    if p.name == clip_name:
-        clip = load_clip(p, limits=limits)
-    else:
-        folder = next((f for f in list_vspw_clips(p) if f.name == clip_name), None)
-        if folder is None:
-            raise InputError(f"no clip {clip_name!r} under '{path}'")
-        clip = read_vspw_clip(folder, limits=limits)
+    """One clip of a folder source (see `dataset_clips`), capped like an upload (labels never resized)."""
+    entry = next((e for e in resolve_data(path, limits=limits).entries if e.name == clip_name), None)
+    if entry is None:
+        raise InputError(f"no clip {clip_name!r} under '{path}'")
+    clip = entry.load()
     if clip.num_frames < 2:
         raise InputError(f"'{clip_name}' has {clip.num_frames} frame: at least 2 are needed to propagate")
     return clip

@@ -33,7 +33,9 @@ import streamlit as st
 from app import sources
 from mpvss_core.data.clip import Clip
 from mpvss_core.evaluation.datasets import ClipEntry, DataSet
+from mpvss_core.evaluation.evaluate import choose_reference
 from mpvss_core.evaluation.runner import run_evaluation
+from mpvss_core.evaluation.scorer import Reference
 from mpvss_core.evaluation.store import EvalResult, ResultStore
 from mpvss_core.frame_result import FrameResult
 from mpvss_core.labels import generic_class_names, palette_for
@@ -76,23 +78,33 @@ class Settings:
         return self.spec.random_init
 
     @property
-    def scored(self) -> bool:
-        """Whether the clip has ground truth in the model's label space (mIoU can be computed)."""
-        return self.clip.labels is not None and bool(self.clip.labelled.any()) and self.label_space_matches
+    def reference(self) -> Reference:
+        """What the clip's predictions are scored against: its ground truth (classes matched by name)
+        when it has some in the model's label space, else the per-frame prediction (no ground truth)."""
+        return choose_reference("auto", self.clip, self.spec.class_names)
+
+    @property
+    def has_ground_truth(self) -> bool:
+        return self.reference.kind == "labels"
 
     @property
     def label_space_matches(self) -> bool:
-        return self.spec.num_classes == self.clip.num_classes
+        """The clip's labels are in exactly the model's label space (same names, same order)."""
+        return self.spec.class_names == self.clip.class_names
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        if self.label_space_matches:
-            return self.clip.class_names
+        """The names scores are reported in (the data's when scored against its labels)."""
+        return self.reference.class_names
+
+    @property
+    def model_class_names(self) -> tuple[str, ...]:
         return self.spec.class_names or generic_class_names(self.spec.num_classes)
 
     @property
     def palette(self) -> np.ndarray:
-        return self.clip.palette if self.label_space_matches else palette_for(self.class_names)
+        """Colours of the model's classes (predictions are drawn in them)."""
+        return self.clip.palette if self.label_space_matches else palette_for(self.model_class_names)
 
 
 def set_settings(s: Settings) -> None:
@@ -122,14 +134,15 @@ def synthetic_clip(seed: int, frames: int, size: tuple[int, int]) -> tuple[Clip,
 
 
 @st.cache_resource(max_entries=4, show_spinner="Decoding the upload ...")
-def upload_clip(name: str, data_hash: str, _data: bytes) -> tuple[Clip, str]:
-    clip = sources.load_upload(name, _data, sources.profile().data_dir / "uploads")
+def upload_clip(name: str, data_hash: str, _data: bytes, caps: tuple[int, int]) -> tuple[Clip, str]:
+    limits = sources.upload_limits(*caps)
+    clip = sources.load_upload(name, _data, sources.profile().data_dir / "uploads", limits)
     return clip, sources.clip_digest(clip)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the clip ...")
-def folder_clip(path: str, clip_name: str, stamp: str) -> tuple[Clip, str]:
-    clip = sources.load_dataset_clip(path, clip_name)
+def folder_clip(path: str, clip_name: str, stamp: str, caps: tuple[int, int]) -> tuple[Clip, str]:
+    clip = sources.load_dataset_clip(path, clip_name, sources.upload_limits(*caps))
     return clip, sources.clip_digest(clip)
 
 

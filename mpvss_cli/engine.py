@@ -30,8 +30,12 @@ _EVAL_HELP = """Run propagation methods over clips and print one row per method.
 methods ('all' = every one but the stages_S ablations):
 {methods}
 
---data synthetic:val looks for the written split in --data-root, $MPVSS_DATA or ./data/synth and
-renders the clips it lacks. Each evaluation is stored under a key of model, data, method and
+--data: synthetic:val (the written split in --data-root, $MPVSS_DATA or ./data/synth; clips it
+lacks are rendered), a VSPW or Cityscapes root, a folder of videos / frame folders, a video, a zip.
+Without ground truth in the model's label space, every score is against the segmenter's own
+per-frame prediction (--reference per_frame; the table's "ref" column and the JSON say which);
+TC (temporal consistency) needs no labels at all.
+Each evaluation is stored under a key of model, data, method and
 schedule in --results ($MPVSS_RESULTS or ./.mpvss_cache/results) and read back on a rerun.
 Scores in %, flow EPE in pixels, FLOPs in fvcore GFLOPs (1 per multiply-add), FPS at batch 1.
 
@@ -45,6 +49,10 @@ example: mpvss infer clip.mp4 --model tiny --method query_flow --interval 5 --ou
 
 _positive = positive_int
 _non_negative = non_negative_int
+
+
+def _before_labelled(text: str) -> int | str:
+    return "all" if text == "all" else _non_negative(text)
 
 
 def _method(text: str) -> str:
@@ -95,10 +103,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(ev)
     ev.add_argument(
         "--before-labelled",
-        type=_non_negative,
+        type=_before_labelled,
         default=None,
         metavar="D",
-        help="key frame D frames before each labelled frame (sparse labels) instead of every K",
+        help="key frame D frames before each labelled frame (sparse labels, Cityscapes) instead of "
+        "every K; 'all' evaluates D = 0..K-1 and adds their mean (the paper's Cityscapes protocol)",
+    )
+    ev.add_argument(
+        "--reference",
+        choices=["auto", "labels", "per_frame"],
+        default="auto",
+        help="score against the ground truth or the segmenter's per-frame prediction (auto: labels "
+        "when the data has them in the model's label space)",
+    )
+    ev.add_argument("--max-frames", type=_positive, default=None, metavar="N", help="first N frames per clip")
+    ev.add_argument("--no-tc", action="store_true", help="skip temporal consistency (DIS flow per frame)")
+    ev.add_argument(
+        "--tc-flow", choices=["dis", "exact"], default="dis", help="TC flow: OpenCV DIS, or exact where known"
     )
     ev.add_argument("--max-clips", type=_positive, default=None, metavar="N", help="only the first N clips")
     ev.add_argument("--split", default=None, help="for a VSPW root: clips listed in <root>/<split>.txt")
@@ -162,41 +183,70 @@ def cmd_eval(args: argparse.Namespace) -> int:
     spec = resolve_model(args.model, seed=args.seed, allow_untrained=args.allow_untrained)
     for method in args.method:
         spec.entry(method)  # so does a method the model cannot run
-    data = resolve_data(args.data, args.data_root, args.split, args.max_clips)
-    schedule = ScheduleSpec(args.interval, args.before_labelled)
+    data = resolve_data(args.data, args.data_root, args.split, args.max_clips, args.max_frames)
+    if args.before_labelled == "all":
+        schedules = [ScheduleSpec(args.interval, d) for d in range(args.interval)]
+    else:
+        schedules = [ScheduleSpec(args.interval, args.before_labelled)]
     store = ResultStore(args.results)
     if not args.quiet:
         print(data.describe())
-    results = []
+    results, rows = [], []
     for method in args.method:
-        result = run_evaluation(
-            spec,
-            data,
-            method,
-            schedule,
-            device=device,
-            store=store,
-            use_cache=not args.no_cache,
-            flow_epe=not args.no_epe,
-            progress=not args.quiet,
-        )
-        results.append(result)
-        if args.tables:
-            tables = Path(args.tables)
-            tables.mkdir(parents=True, exist_ok=True)
-            tag = f"{method}_{schedule.tag}"
-            result.per_frame.to_csv(tables / f"{tag}_per_frame.csv", index=False)
-            result.per_clip.to_csv(tables / f"{tag}_per_clip.csv", index=False)
-    print(format_table([r.summary for r in results]))
+        per_d = []
+        for schedule in schedules:
+            result = run_evaluation(
+                spec,
+                data,
+                method,
+                schedule,
+                device=device,
+                store=store,
+                use_cache=not args.no_cache,
+                flow_epe=not args.no_epe,
+                progress=not args.quiet,
+                reference=args.reference,
+                tc=not args.no_tc,
+                tc_flow=args.tc_flow,
+            )
+            results.append(result)
+            per_d.append(result.summary)
+            if args.tables:
+                tables = Path(args.tables)
+                tables.mkdir(parents=True, exist_ok=True)
+                tag = f"{method}_{schedule.tag}"
+                result.per_frame.to_csv(tables / f"{tag}_per_frame.csv", index=False)
+                result.per_clip.to_csv(tables / f"{tag}_per_clip.csv", index=False)
+        rows += per_d
+        if len(per_d) > 1:
+            rows.append(_mean_over_distances(per_d))
+    print(format_table(rows))
     for line in _notes(results):
         print(line)
     if args.json:
         from mpvss_core.evaluation.store import json_safe
 
-        summaries = [json_safe(r.summary) for r in results]
+        summaries = [json_safe(r) for r in rows]
         _write_json(args.json, summaries[0] if len(summaries) == 1 else {"results": summaries})
         print(f"wrote {args.json}")
     return 0
+
+
+def _mean_over_distances(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of one method's evaluations at key-frame distances D = 0..K-1 (one table row)."""
+    import numpy as np
+
+    def mean(key: str) -> float | None:
+        vals = [s[key] for s in summaries if isinstance(s.get(key), (int, float))]
+        return float(np.mean(vals)) if len(vals) == len(summaries) else None
+
+    first = summaries[0]
+    row = {k: first.get(k) for k in ("method", "interval", "reference", "untrained_flow", "random_init")}
+    row.update({k: mean(k) for k in ("miou", "wiou", "tc", "gflops_key", "gflops_nonkey", "gflops_avg")})
+    row.update(before_labelled="0..K-1 (mean)", num_frames=sum(s["num_frames"] for s in summaries))
+    row["schedule"] = f"mean over key frames 0..{first['interval'] - 1} frames before each labelled frame"
+    row["distances"] = [s["before_labelled"] for s in summaries]
+    return row
 
 
 def _notes(results) -> list[str]:
@@ -213,6 +263,7 @@ def _notes(results) -> list[str]:
                 f"note: {r.summary['method']} ran an UNTRAINED flow module (--allow-untrained): its scores "
                 "show what an untrained module does, not the method"
             )
+    lines.append(f"reference: {first.get('reference_text', 'ground truth')}")
     lines.append(f"device: {first.get('device')}; FLOPs: {first.get('flops_unit', 'not counted')}")
     for r in results:
         s = r.summary

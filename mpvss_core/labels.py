@@ -10,6 +10,8 @@ Colours follow cityscapesScripts `labels.py`; water has no Cityscapes colour and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 IGNORE_INDEX = 255  # "no label" in every label map, ground truth or predicted (VSPW / Cityscapes)
@@ -103,3 +105,83 @@ def generic_class_names(n: int) -> tuple[str, ...]:
 
 SYNTH_PALETTE = palette_for(SYNTH_CLASSES)
 CITYSCAPES_PALETTE = palette_for(CITYSCAPES_CLASSES)
+
+
+def resize_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An HxW (or ...xHxW) label map at another size by nearest neighbour, pixel centres aligned.
+
+    Label pixel (i, j) of the output takes the input pixel whose area contains its centre:
+    row floor((i + 0.5) * H_in / H_out). Predictions made on downscaled frames are brought to the
+    ground truth's own resolution this way before they are scored (ids are never blended).
+    """
+    h_in, w_in = labels.shape[-2:]
+    h_out, w_out = size
+    if (h_in, w_in) == (h_out, w_out):
+        return labels
+    rows = np.minimum(((np.arange(h_out) + 0.5) * h_in / h_out).astype(np.int64), h_in - 1)
+    cols = np.minimum(((np.arange(w_out) + 0.5) * w_in / w_out).astype(np.int64), w_in - 1)
+    return labels[..., rows[:, None], cols[None, :]]
+
+
+def match_label_spaces(model_names: tuple[str, ...], data_names: tuple[str, ...]) -> LabelMatch:
+    """How a model's classes meet a dataset's: by exact name (case-insensitive, `_` = space)."""
+
+    def norm(name: str) -> str:
+        return " ".join(name.replace("_", " ").lower().split())
+
+    data_index = {norm(n): i for i, n in enumerate(data_names)}
+    to_data = np.full(256, IGNORE_INDEX, np.uint8)
+    matched = []
+    for i, name in enumerate(model_names):
+        j = data_index.get(norm(name))
+        if j is not None:
+            to_data[i] = j
+            matched.append((name, data_names[j]))
+    seen = {b for _, b in matched}
+    return LabelMatch(
+        model_names=tuple(model_names),
+        data_names=tuple(data_names),
+        pred_to_data=to_data,
+        matched=tuple(matched),
+        unmatched_model=tuple(n for n in model_names if n not in {a for a, _ in matched}),
+        unmatched_data=tuple(n for n in data_names if n not in seen),
+    )
+
+
+@dataclass(frozen=True)
+class LabelMatch:
+    """A model's label space matched to a dataset's by class name.
+
+    Attributes:
+        pred_to_data: 256 uint8 lookup: model class id -> data class id, IGNORE_INDEX where the model's
+            class has no counterpart (such a prediction counts as wrong wherever the data has a label).
+        matched: (model name, data name) pairs.
+        unmatched_model / unmatched_data: names without a counterpart; pixels of unmatched data
+            classes cannot be predicted by the model and are not scored.
+    """
+
+    model_names: tuple[str, ...]
+    data_names: tuple[str, ...]
+    pred_to_data: np.ndarray
+    matched: tuple[tuple[str, str], ...]
+    unmatched_model: tuple[str, ...]
+    unmatched_data: tuple[str, ...]
+
+    @property
+    def identical(self) -> bool:
+        """Same classes in the same order: predictions are data ids already."""
+        return self.model_names == self.data_names
+
+    def data_ignore_lut(self) -> np.ndarray:
+        """256 uint8 lookup on data ids: unmatched data classes (and ignore) -> IGNORE_INDEX."""
+        lut = np.arange(256, dtype=np.uint8)
+        for name in self.unmatched_data:
+            lut[self.data_names.index(name)] = IGNORE_INDEX
+        return lut
+
+    def describe(self) -> dict:
+        return {
+            "matched": len(self.matched),
+            "unmatched_model_classes": list(self.unmatched_model),
+            "unmatched_data_classes": list(self.unmatched_data),
+        }

@@ -210,6 +210,17 @@ class VideoPredictor:
         return int(self.model.segmenter.num_classes)
 
     @property
+    def class_names(self) -> tuple[str, ...]:
+        """The model's label space (the spec's names; generic names for a model built in code)."""
+        if self.spec is not None:
+            return self.spec.class_names
+        from mpvss_core.labels import SYNTH_CLASSES, generic_class_names
+
+        return (
+            SYNTH_CLASSES if self.num_classes == len(SYNTH_CLASSES) else generic_class_names(self.num_classes)
+        )
+
+    @property
     def random_init(self) -> bool:
         """True when the model has random weights (numbers are meaningless, only shapes and costs)."""
         return bool(getattr(self.model, "random_init", False))

@@ -155,7 +155,15 @@ def test_upload_through_the_sidebar(kind: str) -> None:
     _ok(at)
     caption = " ".join(c.value for c in at.caption)
     assert ("6 frames" if kind == "video" else "5 frames") in caption
-    assert ("no usable ground truth" in caption) == (kind == "video")
+    assert ("no ground truth: scores are vs per-frame" in caption) == (kind == "video")
+    if kind == "video":  # footage without labels: every scoring page works, against per-frame
+        assert any("vs per-frame" in h.value for h in at.subheader)
+        for page in ("per_category", "consistency", "interval"):
+            at.switch_page(f"views/{page}.py").run()
+            _ok(at)
+            assert any("vs per-frame" in i.value for i in at.info), page
+        table = at.dataframe[0].value if at.dataframe else None
+        assert table is None or set(table["reference"]) <= {"per_frame"}
 
 
 def test_corrupt_upload_shows_an_error_and_the_app_keeps_working() -> None:

@@ -239,10 +239,12 @@ def test_zip_round_trip_descends_into_the_single_top_folder(tmp_path):
 def test_caps_on_frames_and_resolution_add_notes(tmp_path):
     make_frames_folder(tmp_path / "clip", n=5, labelled=(1,))
     clip = read_frames_clip(tmp_path / "clip", limits=ReaderLimits(max_frames=3, max_side=16))
-    assert clip.frames.shape == (3, 12, 16, 3) and clip.labels.shape == (3, 12, 16)
-    assert np.all(clip.labels[1] == 1)  # nearest-neighbour keeps ids exact
+    # frames are downscaled for the model; labels keep their own resolution (never resized)
+    assert clip.frames.shape == (3, 12, 16, 3) and clip.labels.shape == (3, 24, 32)
+    assert clip.label_size == (24, 32) and clip.size == (12, 16)
+    assert np.all(clip.labels[1] == 1) and clip.labels_at_frame_size(1).shape == (12, 16)
     assert any("kept the first 3 of 5 frames" in n for n in clip.notes)
-    assert any("downscaled from 32x24 to 16x12" in n for n in clip.notes)
+    assert any("downscaled from 32x24 to 16x12" in n and "labels kept at 32x24" in n for n in clip.notes)
 
 
 def test_grey_rgba_and_16bit_frames_are_converted_with_notes(tmp_path):

@@ -10,9 +10,12 @@ from mpvss_core.io import encode_video_bytes
 from mpvss_core.viz import draw_key_marker, overlay_labels, tile_images
 
 
-def overlay(s: state.Settings, labels: np.ndarray, index: int, badge: tuple[bool, int] | None) -> np.ndarray:
-    """The frame with `labels` blended in; `badge` = (is_key, distance) draws KEY / +d in the corner."""
-    image = overlay_labels(s.clip.frames[index], labels, s.palette, alpha=0.5)
+def overlay(
+    s: state.Settings, labels: np.ndarray, index: int, badge: tuple[bool, int] | None, palette=None
+) -> np.ndarray:
+    """The frame with `labels` blended in (the model's colours unless `palette`); `badge` = (is_key,
+    distance) draws KEY / +d in the corner."""
+    image = overlay_labels(s.clip.frames[index], labels, s.palette if palette is None else palette, alpha=0.5)
     return image if badge is None else draw_key_marker(image, *badge)
 
 
@@ -20,11 +23,12 @@ def panels(s: state.Settings, preds: dict[str, state.Prediction], index: int) ->
     """(image, caption) of the ground truth (when present) and each method at frame `index`."""
     out = []
     clip = s.clip
-    if clip.labels is not None and clip.labelled[index] and s.label_space_matches:
-        out.append((overlay(s, clip.labels[index], index, None), "ground truth"))
+    if clip.labels is not None and clip.labelled[index] and s.has_ground_truth:
+        out.append((overlay(s, clip.labels_at_frame_size(index), index, None, clip.palette), "ground truth"))
+    vs = "" if s.has_ground_truth else " vs per-frame"
     for name, p in preds.items():
         row = p.table.iloc[index]
-        score = f" · mIoU {row['miou']:.1f}" if np.isfinite(row["miou"]) else ""
+        score = f" · mIoU{vs} {row['miou']:.1f}" if np.isfinite(row["miou"]) else ""
         where = "key frame" if row["is_key"] else f"+{row['distance']} from key {row['key_index']}"
         out.append(
             (

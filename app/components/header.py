@@ -24,7 +24,7 @@ def page_header(title: str, intro: str) -> state.Settings:
             "what an untrained module does, not the method."
         )
     clip = s.clip
-    gt = "with ground truth" if s.scored else "no usable ground truth"
+    gt = "with ground truth" if s.has_ground_truth else "no ground truth: scores are vs per-frame"
     st.caption(
         f"Clip **{clip.name}** ({clip.source or 'built-in'}): {clip.num_frames} frames, "
         f"{clip.size[0]}x{clip.size[1]}, {gt} · model `{s.spec.label}` on {s.device} · K = {s.interval}"

@@ -59,32 +59,48 @@ def _model(errors: list[str]) -> ModelSpec:
     return spec
 
 
+def _caps() -> tuple[int, int]:
+    """The user's caps on frames and resolution (raise them on a GPU), within the server's maximums."""
+    top_frames, top_side = sources.server_caps()
+    base = sources.UPLOAD_LIMITS
+    with st.sidebar.expander("Caps on frames and resolution"):
+        frames = st.number_input("First N frames", 2, top_frames, base.max_frames, key="cap_frames")
+        side = st.number_input(
+            "Longer side (px) given to the model", 64, top_side, base.max_side, key="cap_side"
+        )
+        st.caption(
+            f"Server maximums: {top_frames} frames, {top_side} px, {base.max_file_bytes // MiB} MiB a file, "
+            f"zips up to {base.max_zip_files} files. Labels keep their resolution: predictions are scored "
+            "at the labels' size."
+        )
+    return int(frames), int(side)
+
+
 def _clip(errors: list[str]):
     prof = sources.profile()
     source = st.sidebar.radio("Clip", SOURCES, key="source", horizontal=True)
     try:
         if source == "Upload":
-            cap = sources.UPLOAD_LIMITS
+            caps = _caps()
             up = st.sidebar.file_uploader(
                 "Video or zip of frames (optional label PNGs in labels/)",
                 type=sorted(e.lstrip(".") for e in sources.UPLOAD_EXTS),
                 key="upload",
             )
-            st.sidebar.caption(
-                f"Caps: {cap.max_file_bytes // MiB} MiB per file, first {cap.max_frames} frames, longer side "
-                f"downscaled to {cap.max_side} px, zips up to {cap.max_zip_files} files."
-            )
             if up is not None:
                 data = up.getvalue()
-                return state.upload_clip(up.name, hashlib.sha256(data).hexdigest(), data)
+                return state.upload_clip(up.name, hashlib.sha256(data).hexdigest(), data, caps)
             st.sidebar.info("No file yet: showing the built-in clip.")
         elif source == "Dataset folder":
-            path = st.sidebar.text_input("Folder (VSPW layout, frames folder, video or zip)", key="data_path")
+            path = st.sidebar.text_input(
+                "Folder (VSPW or Cityscapes root, videos or frame folders, a video or zip)", key="data_path"
+            )
+            caps = _caps()
             if path.strip():
                 names = sources.dataset_clips(path.strip())
                 name = st.sidebar.selectbox("Clip of the folder", names, key="data_clip")
                 stamp = sources.clip_stamp(path.strip(), name)
-                return state.folder_clip(path.strip(), name, stamp)
+                return state.folder_clip(path.strip(), name, stamp, caps)
     except InputError as exc:
         errors.append(f"Clip not usable: {exc}. Showing the built-in clip instead.")
     seeds = sources.demo_seeds()
@@ -127,9 +143,17 @@ def render() -> state.Settings:
     if not methods:
         errors.append("Choose at least one method in the sidebar.")
     s = state.Settings(spec, device, clip, digest, interval, methods, notes=list(clip.notes), errors=errors)
-    if s.clip.labels is not None and not s.label_space_matches:
+    ref = s.reference
+    if clip.labels is not None and ref.kind == "per_frame":
         s.notes.append(
-            f"The clip's labels have {clip.num_classes} classes but the model predicts "
-            f"{spec.num_classes}: scores are not computed."
+            f"The clip's labels share no class name with the model's {spec.num_classes} classes: every "
+            "score is against the model's own per-frame prediction."
+        )
+    elif ref.match is not None:
+        m = ref.match
+        s.notes.append(
+            f"The clip's labels and the model's classes are matched by name ({len(m.matched)} classes); "
+            f"not in the clip: {', '.join(m.unmatched_model) or 'none'}; unknown to the model (not scored): "
+            f"{', '.join(m.unmatched_data) or 'none'}."
         )
     return s

@@ -56,13 +56,20 @@ if need_methods(s):
             col.metric(f"mIoU {row['method']}", "-" if np.isnan(row["miou"]) else f"{row['miou']:.1f}")
         frames.show_grid(frames.panels(s, preds, index))
 
-        st.subheader("Per-frame mIoU")
-        if s.scored:
-            keys = sorted(table.loc[table["is_key"] & (table["method"] != "per_frame"), "frame"].unique())
-            fig = charts.timeline(table, index, [int(k) for k in keys])
-            st.plotly_chart(fig, key="timeline", on_select="rerun", selection_mode="points")
-        else:
-            st.info("This clip has no ground truth in the model's label space: no per-frame scores.")
+        ref = s.reference
+        st.subheader("Per-frame mIoU" + ("" if ref.kind == "labels" else " vs per-frame (no ground truth)"))
+        st.caption(
+            f"Scores {ref.describe()}."
+            + (
+                ""
+                if ref.kind == "labels"
+                else " Without labels, a method's mIoU says how much of the full model's output it keeps; "
+                "per_frame is 100 by definition."
+            )
+        )
+        keys = sorted(table.loc[table["is_key"] & (table["method"] != "per_frame"), "frame"].unique())
+        fig = charts.timeline(table, index, [int(k) for k in keys])
+        st.plotly_chart(fig, key="timeline", on_select="rerun", selection_mode="points")
 
         st.subheader("Export")
         c1, c2 = st.columns(2)

@@ -18,11 +18,16 @@ s = page_header(
     "Video consistency",
     "VC_n: of the pixels whose ground truth stays the same over n consecutive frames, the share whose "
     f"prediction stays the same too (VSPW convention: clips of {VC_MIN_LENGTH} frames or fewer are skipped, "
-    "window starts range(L - n)). It measures stability, not correctness.",
+    "window starts range(L - n)). It measures stability, not correctness. TC: the IoU of each frame's "
+    "prediction with the next frame's prediction warped back by optical flow (DIS), needing no labels.",
 )
-if not s.scored:
-    st.info("This clip has no ground truth in the model's label space: VC cannot be measured.")
-elif need_methods(s):
+if not s.has_ground_truth:
+    st.info(
+        "No ground truth in the model's label space: VC is measured vs per-frame (no ground truth): of "
+        "the pixels where the per-frame prediction stays the same, the share where the method's does too. "
+        "TC needs no labels at all."
+    )
+if need_methods(s):
     if s.clip.num_frames <= VC_MIN_LENGTH:
         st.warning(
             f"The clip has {s.clip.num_frames} frames: mVC needs more than {VC_MIN_LENGTH}. "
@@ -33,12 +38,14 @@ elif need_methods(s):
     except InputError as exc:
         st.error(f"Cannot evaluate with this model: {exc}")
     else:
-        shown = ["mvc8", "mvc16", "miou", "num_frames"]
+        shown = ["mvc8", "mvc16", "tc", "miou", "reference", "num_frames"]
         rows = [{"method": m, "K": k, **{c: r.summary.get(c) for c in shown}} for (m, k), r in found.items()]
         table = pd.DataFrame(rows, columns=["method", "K", *shown])
         if len(table):
-            tidy = table.melt(id_vars=["method"], value_vars=["mvc8", "mvc16", "miou"], var_name="metric")
-            tidy["metric"] = tidy["metric"].map({"mvc8": "mVC_8", "mvc16": "mVC_16", "miou": "mIoU"})
+            names = {"mvc8": "mVC_8", "mvc16": "mVC_16", "tc": "TC", "miou": "mIoU"}
+            tidy = table.melt(id_vars=["method"], value_vars=list(names), var_name="metric")
+            tidy["metric"] = tidy["metric"].map(names)
+            tidy["value"] = pd.to_numeric(tidy["value"], errors="coerce")
             st.plotly_chart(charts.grouped(tidy.dropna(), "value", "%"), key="vc_bars")
             st.dataframe(table, hide_index=True)
         # every window's VC as the scorer measured it (the same evaluations as the bars)

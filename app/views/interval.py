@@ -17,9 +17,9 @@ s = page_header(
     "A longer interval K runs the segmenter less often (cheaper) but propagates further (less accurate). "
     "Evaluations are stored by content hash (model weights, clip, method, K): each runs once.",
 )
-if not s.scored:
-    st.info("This clip has no ground truth in the model's label space: mIoU cannot be measured.")
-elif need_methods(s):
+if not s.has_ground_truth:
+    st.info("No ground truth in the model's label space: mIoU is vs per-frame (no ground truth).")
+if need_methods(s):
     ks = st.multiselect(
         "Intervals K", list(range(2, 16)), default=list(sources.profile().intervals), key="sweep_k"
     )

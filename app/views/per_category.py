@@ -15,9 +15,9 @@ s = page_header(
     "IoU per class over every labelled frame of the clip (one confusion matrix per method). Static stuff "
     "classes are easy to propagate; small, fast objects are where methods differ.",
 )
-if not s.scored:
-    st.info("This clip has no ground truth in the model's label space: nothing to score per category.")
-elif need_methods(s):
+if not s.has_ground_truth:
+    st.info("No ground truth in the model's label space: IoU per class is vs per-frame (no ground truth).")
+if need_methods(s):
     preds = state.predictions(s, s.methods)
     if preds:
         per_class = scores.per_class(preds)

@@ -29,8 +29,11 @@ class Clip:
     Attributes:
         name: identifier of the clip (folder or file stem, or `synth-<seed>`).
         frames: TxHxWx3 uint8 RGB.
-        labels: TxHxW uint8 class ids, IGNORE_INDEX (255) where unknown, or None when the source has
+        labels: TxH'xW' uint8 class ids, IGNORE_INDEX (255) where unknown, or None when the source has
             no labels at all. Frames without a label map are all IGNORE_INDEX; see `labelled`.
+            Labels keep their own resolution: when a reader downscales large frames for the model
+            (a resolution cap), H'xW' is the original size and predictions are brought to it before
+            scoring (`label_size`); otherwise H'xW' = HxW.
         class_names: names of class ids 0..K-1.
         labelled: T bool, which frames carry ground truth (all False when `labels` is None).
         fps: frames per second (nominal for image sequences).
@@ -58,8 +61,10 @@ class Clip:
         if len(f) == 0:
             raise ValueError("a clip needs at least one frame")
         if self.labels is not None:
-            if self.labels.shape != f.shape[:3]:
-                raise ValueError(f"labels {self.labels.shape} do not match frames {f.shape[:3]}")
+            if self.labels.ndim != 3 or len(self.labels) != len(f):
+                raise ValueError(f"labels {self.labels.shape} do not match {len(f)} frames")
+            if self.labels.shape[1:] != f.shape[1:3] and self._flow_fn is not None:
+                raise ValueError("a clip with exact flow keeps labels at the frame size")
             if self.labelled is None:
                 self.labelled = np.array([bool((lab != IGNORE_INDEX).any()) for lab in self.labels])
         else:
@@ -75,6 +80,24 @@ class Clip:
     def size(self) -> tuple[int, int]:
         """(H, W) of the frames."""
         return int(self.frames.shape[1]), int(self.frames.shape[2])
+
+    @property
+    def label_size(self) -> tuple[int, int]:
+        """(H, W) of the label maps: the frame size unless a reader kept full-resolution labels."""
+        if self.labels is None:
+            return self.size
+        return int(self.labels.shape[1]), int(self.labels.shape[2])
+
+    def labels_at_frame_size(self, index: int) -> np.ndarray:
+        """Frame `index`'s label map at the frame size (nearest; for drawing, never for scoring)."""
+        if self.labels is None:
+            raise ValueError(f"clip {self.name!r} has no labels")
+        lab = self.labels[index]
+        if lab.shape == self.size:
+            return lab
+        import cv2
+
+        return cv2.resize(lab, (self.size[1], self.size[0]), interpolation=cv2.INTER_NEAREST)
 
     @property
     def num_classes(self) -> int:

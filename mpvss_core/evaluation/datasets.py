@@ -8,13 +8,21 @@
   result keys.
 - `synthetic:<seed>`: one rendered clip (30 frames, 256x512).
 - a VSPW-layout dataset root (`data/<clip>/origin`, optional `<split>.txt`) or one VSPW clip folder;
+- a Cityscapes root (`leftImg8bit_sequence/` + `gtFine/`): every snippet of `--split` (default val),
+  labelIds mapped to the 19 train ids, the labelled 20th frame of each snippet;
+- a folder of videos and/or frame folders (your own footage): one clip per video or folder;
 - a video file, a folder of frames or a zip of frames (one clip, via `data.readers.load_clip`).
 
-Clips are loaded one at a time while evaluating, so only one clip is in memory.
+Clips are loaded one at a time while evaluating, so only one clip is in memory. Frames larger than the
+readers' `max_side` are downscaled for the model and the notes say so; labels are never resized
+(predictions are scored at the labels' own resolution, `evaluation.scorer`). `max_frames` keeps the
+first N frames of each clip (it is part of every clip's identity, so results of a cut never mix with
+those of whole clips).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Iterator
@@ -22,12 +30,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpvss_core.data.clip import Clip
-from mpvss_core.data.readers import VIDEO_EXTS, list_vspw_clips, load_clip, read_vspw_clip
+from mpvss_core.data.readers import (
+    VIDEO_EXTS,
+    list_cityscapes_sequences,
+    list_vspw_clips,
+    load_clip,
+    read_cityscapes_sequence,
+    read_vspw_clip,
+)
+from mpvss_core.data.readers.common import DEFAULT_LIMITS, IMAGE_EXTS, ReaderLimits, list_images
 from mpvss_core.errors import InputError
 
-__all__ = ["ClipEntry", "DataSet", "data_root", "resolve_data"]
+__all__ = ["ClipEntry", "DataSet", "data_root", "first_frames", "resolve_data"]
 
 SYNTHETIC = "synthetic:"
+# the sub-folders of one clip in the frames-folder layout (`data.readers.files.read_frames_clip`)
+_FRAME_FOLDERS = ("frames", "images", "origin")
+_LABEL_FOLDERS = ("labels", "masks", "mask")
 DEFAULT_DATA_ROOT = Path("data") / "synth"
 
 
@@ -130,24 +149,99 @@ def _synthetic_split(split: str, root: Path, max_clips: int | None) -> DataSet:
     return ds
 
 
+def first_frames(clip: Clip, n: int) -> Clip:
+    """The first n frames of a clip (exact flow stays valid: it is indexed by frame)."""
+    if clip.num_frames <= n:
+        return clip
+    labels = clip.labels[:n] if clip.labels is not None else None
+    notes = [*clip.notes, f"cut to the first {n} of {clip.num_frames} frames (max_frames)"]
+    return dataclasses.replace(clip, frames=clip.frames[:n], labels=labels, labelled=clip.labelled[:n],
+                               notes=notes)  # fmt: skip
+
+
+def _cut(ds: DataSet, max_frames: int | None) -> DataSet:
+    if max_frames is None:
+        return ds
+    if max_frames < 2:
+        raise InputError(f"--max-frames must be >= 2 (a key frame and a propagated one), got {max_frames}")
+    entries = [
+        ClipEntry(
+            e.name,
+            lambda e=e: first_frames(e.load(), max_frames),
+            f"{e.identity}:first{max_frames}",
+            e.origin,
+        )  # fmt: skip
+        for e in ds.entries
+    ]
+    return DataSet(f"{ds.spec} (first {max_frames} frames)", entries, list(ds.notes))
+
+
+def _cityscapes(path: Path, split: str | None, max_clips: int | None, limits: ReaderLimits) -> DataSet:
+    split = split or "val"
+    seqs = list_cityscapes_sequences(path, split)[:max_clips]
+    entries = []
+    for city, seq in seqs:
+        name = f"{city}_{seq.replace('@', '_')}"
+        ident = f"cityscapes:{split}:{name}:{_files_identity(path / 'gtFine' / split / city)}"
+        entries.append(
+            ClipEntry(
+                name, lambda c=city, q=seq: read_cityscapes_sequence(path, split, c, q, limits), ident, "file"
+            )
+        )
+    return DataSet(f"cityscapes:{path}:{split}", entries)
+
+
+def _footage(path: Path, max_clips: int | None, limits: ReaderLimits) -> DataSet | None:
+    """A folder of videos and/or frame folders (one clip each), or None when `path` is not one."""
+    if any((path / d).is_dir() for d in _FRAME_FOLDERS + _LABEL_FOLDERS):
+        return None  # one clip in the frames-folder layout (frames/ + labels/), not a folder of clips
+    videos = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
+    folders = sorted(p for p in path.iterdir() if p.is_dir() and list_images(p, IMAGE_EXTS))
+    if not videos and not folders:
+        return None
+    sources = sorted([*videos, *folders], key=lambda p: p.name)[:max_clips]
+    entries = [
+        ClipEntry(
+            p.stem if p.is_file() else p.name, lambda p=p: load_clip(p), f"file:{_files_identity(p)}", "file"
+        )  # fmt: skip
+        for p in sources
+    ]
+    return DataSet(str(path), entries)
+
+
 def resolve_data(
     spec: str,
     root: str | os.PathLike | None = None,
     split: str | None = None,
     max_clips: int | None = None,
+    max_frames: int | None = None,
+    limits: ReaderLimits = DEFAULT_LIMITS,
 ) -> DataSet:
     """The clips `--data spec` names (see the module docstring).
 
     Args:
-        spec: `synthetic:val|train|<seed>`, a dataset or clip folder, a video, a zip of frames.
+        spec: `synthetic:val|train|<seed>`, a VSPW or Cityscapes root, a folder of videos / frame
+            folders, a clip folder, a video, a zip of frames.
         root: folder of written synthetic splits (default `$MPVSS_DATA` or ./data/synth).
-        split: for a VSPW dataset root, the clips listed in `<root>/<split>.txt`.
+        split: for a VSPW root, the clips listed in `<root>/<split>.txt`; for Cityscapes the split
+            folder (default val).
         max_clips: keep the first N clips.
+        max_frames: keep the first N frames of each clip.
+        limits: the readers' caps on user data (frames, resolution, file sizes).
     Raises:
         InputError: the data does not exist or is not a supported source.
     """
     if max_clips is not None and max_clips < 1:
         raise InputError(f"--max-clips must be >= 1, got {max_clips}")
+    ds = _resolve(spec, root, split, max_clips, limits)
+    if limits != DEFAULT_LIMITS:  # other caps, other clips
+        tag = f":caps{limits.max_frames}x{limits.max_side}"
+        entries = [dataclasses.replace(e, identity=e.identity + tag) for e in ds.entries]
+        ds = DataSet(ds.spec, entries, ds.notes)
+    return _cut(ds, max_frames)
+
+
+def _resolve(spec: str, root, split: str | None, max_clips: int | None, limits: ReaderLimits) -> DataSet:
     if spec.startswith(SYNTHETIC):
         rest = spec[len(SYNTHETIC) :]
         from mpvss_core.data.synthetic import SPLITS
@@ -167,20 +261,28 @@ def resolve_data(
     path = Path(spec)
     if not path.exists():
         raise InputError(f"--data '{spec}' does not exist (a folder, video, zip or synthetic:val)")
+    if path.is_dir() and (path / "leftImg8bit_sequence").is_dir():
+        return _cityscapes(path, split, max_clips, limits)
     if path.is_dir() and not (path / "origin").is_dir():
         vspw_root = (path / "data").is_dir() or any((d / "origin").is_dir() for d in path.iterdir())
         if vspw_root:
             folders = list_vspw_clips(path, split)[:max_clips]
             entries = [
                 ClipEntry(
-                    f.name, lambda f=f: read_vspw_clip(f), f"vspw:{f.name}:{_files_identity(f)}", "file"
+                    f.name,
+                    lambda f=f: read_vspw_clip(f, limits=limits),
+                    f"vspw:{f.name}:{_files_identity(f)}",
+                    "file",
                 )
                 for f in folders
             ]
             return DataSet(spec, entries)
+        if not list_images(path, IMAGE_EXTS) and (footage := _footage(path, max_clips, limits)) is not None:
+            return footage
     if path.is_file() and path.suffix.lower() not in {*VIDEO_EXTS, ".zip"}:
         raise InputError(
             f"--data '{path.name}': not a video ({', '.join(sorted(VIDEO_EXTS))}), zip or folder"
         )
     name = path.stem if path.is_file() else path.name
-    return DataSet(spec, [ClipEntry(name, lambda: load_clip(path), f"file:{_files_identity(path)}", "file")])
+    entry = ClipEntry(name, lambda: load_clip(path, limits), f"file:{_files_identity(path)}", "file")
+    return DataSet(spec, [entry])

@@ -8,6 +8,11 @@ Every clip goes through the predictor (`init_video` -> `propagate`) and its resu
 (`evaluation.scorer`, which states the metric conventions). Costs: `evaluation.costs` (FLOPs per key /
 non-key frame, K-average, FPS after the scorer's warm-up, latencies, device). Each frame's end-to-end
 time includes its share of reading and decoding its clip's files (not of rendering a synthetic clip).
+
+The reference (`reference=`): "labels" scores against the ground truth (classes matched by name when
+the model's and the data's differ), "per_frame" against the segmenter's own prediction on every frame
+(`evaluation.reference`), and "auto" (the default) takes the labels when the first clip has ground
+truth sharing at least one class with the model, else per_frame; every result says which.
 """
 
 from __future__ import annotations
@@ -16,25 +21,43 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from mpvss_core.data.clip import Clip
 from mpvss_core.errors import InputError
 from mpvss_core.evaluation.costs import device_description, method_gflops, timing_summary
 from mpvss_core.evaluation.datasets import DataSet
-from mpvss_core.evaluation.scorer import Scorer
+from mpvss_core.evaluation.reference import PerFrameReference
+from mpvss_core.evaluation.scorer import Reference, Scorer
 from mpvss_core.evaluation.store import CODE_VERSION, EvalResult
 from mpvss_core.frame_result import FrameResult
+from mpvss_core.methods.runners import build_propagator
 from mpvss_core.predictor import VideoPredictor
 from mpvss_core.schedules import ScheduleSpec
 
-__all__ = ["evaluate"]
+__all__ = ["REFERENCES", "choose_reference", "evaluate"]
 
 
-def _check_label_space(clip: Clip, num_classes: int) -> None:
-    if clip.labels is not None and clip.num_classes != num_classes:
-        raise InputError(
-            f"clip {clip.name!r} has {clip.num_classes} classes but the model predicts {num_classes}: "
-            "evaluate a model trained on this label space"
-        )
+REFERENCES = ("auto", "labels", "per_frame")
+
+
+def choose_reference(kind: str, clip: Clip, model_names: tuple[str, ...]) -> Reference:
+    """The reference of an evaluation from its first clip (see the module docstring).
+
+    Raises:
+        InputError: "labels" asked for on a clip without ground truth the model can be scored on.
+    """
+    if kind not in REFERENCES:
+        raise InputError(f"--reference must be one of {', '.join(REFERENCES)}, got {kind!r}")
+    has_gt = clip.labels is not None and bool(clip.labelled.any())
+    labels = Reference.labels(clip.class_names, model_names) if has_gt else None
+    usable = labels is not None and (labels.match is None or len(labels.match.matched) > 0)
+    if kind == "per_frame" or (kind == "auto" and not usable):
+        return Reference.per_frame(model_names)
+    if not usable:
+        why = "has no ground truth" if not has_gt else "shares no class name with the model"
+        raise InputError(f"clip {clip.name!r} {why}: score against --reference per_frame instead")
+    return labels
 
 
 def evaluate(
@@ -47,6 +70,10 @@ def evaluate(
     progress: bool = False,
     on_frame: Callable[[FrameResult, int], None] | None = None,
     keep_labels: bool = False,
+    reference: str = "auto",
+    per_frame_labels: Callable[[Clip], np.ndarray] | None = None,
+    tc: bool = True,
+    tc_flow: str = "dis",
 ) -> EvalResult:
     """Run the predictor over every clip of `data` and score it (see the module docstring).
 
@@ -61,14 +88,16 @@ def evaluate(
         on_frame: called as on_frame(result, clip number) after each frame is scored (progress bars;
             it may raise to stop the evaluation).
         keep_labels: keep each clip's predicted labels in `result.labels`.
+        reference: "auto", "labels" or "per_frame" (see the module docstring).
+        per_frame_labels: clip -> TxHxW per-frame predictions (the per_frame reference); default: a
+            `PerFrameReference` of the predictor's model spec (memory only).
+        tc, tc_flow: measure temporal consistency, with DIS ("dis") or exact flow ("exact").
     Returns:
         EvalResult with the summary, the per-frame, per-clip and VC-window tables, the confusion matrix.
     """
     spec = schedule if isinstance(schedule, ScheduleSpec) else ScheduleSpec(int(schedule))
-    num_classes = predictor.num_classes
-    scorer = Scorer(num_classes, flow_epe=flow_epe_metric and predictor.method != "per_frame",
-                    keep_labels=keep_labels)  # fmt: skip
-    class_names: tuple[str, ...] | None = None
+    model_names = predictor.class_names
+    scorer: Scorer | None = None
     size: tuple[int, int] | None = None
     notes: list[str] = list(data.notes) if isinstance(data, DataSet) else []
     bar = None
@@ -77,14 +106,19 @@ def evaluate(
 
         bar = tqdm(desc=f"eval {predictor.method}", unit="frame", total=None, leave=False)
     for clip_no, clip, load_s in _timed_clips(data):
-        _check_label_space(clip, num_classes)
-        if class_names is None and clip.labels is not None:
-            class_names = clip.class_names
+        if scorer is None:
+            ref = choose_reference(reference, clip, model_names)
+            scorer = Scorer(ref, predictor.num_classes, keep_labels=keep_labels, tc=tc, tc_flow=tc_flow,
+                            flow_epe=flow_epe_metric and predictor.method != "per_frame")  # fmt: skip
+            if ref.kind == "per_frame" and per_frame_labels is None:
+                per_frame_labels = _default_reference(predictor)
         size = size or clip.size
         notes.extend(f"{clip.name}: {n}" for n in clip.notes)
-        schedule_c = spec.for_clip(clip.labelled if clip.labels is not None else None)
+        refs = per_frame_labels(clip) if scorer.reference.kind == "per_frame" else None
+        labelled = clip.labelled if scorer.reference.kind == "labels" and clip.labels is not None else None
+        schedule_c = spec.for_clip(labelled)
         state = predictor.init_video(clip, schedule_c)
-        scored = scorer.clip(clip, schedule_c, load_s)
+        scored = scorer.clip(clip, schedule_c, load_s, refs)
         for r in predictor.propagate(state, diagnostics=scored.diagnostics):
             scored.add(r)
             if bar is not None:
@@ -95,12 +129,12 @@ def evaluate(
         del state, clip
     if bar is not None:
         bar.close()
-    if not scorer.clip_rows:
+    if scorer is None or not scorer.clip_rows:
         raise InputError("no clip to evaluate")
-    per_frame = scorer.per_frame
-    summary = _summary(predictor, spec, scorer, class_names, size, costs)
+    notes = _reference_notes(scorer.reference) + notes
+    summary = _summary(predictor, spec, scorer, size, costs)
     summary["notes"] = notes
-    return EvalResult(summary, per_frame, scorer.per_clip, scorer.windows, scorer.cm.matrix.copy(),
+    return EvalResult(summary, scorer.per_frame, scorer.per_clip, scorer.windows, scorer.cm.matrix.copy(),
                       labels=scorer.labels if keep_labels else None)  # fmt: skip
 
 
@@ -118,7 +152,31 @@ def _timed_clips(data: DataSet | Iterable[Clip]):
         yield from ((n, clip, 0.0) for n, clip in enumerate(data))
 
 
-def _summary(predictor: VideoPredictor, spec: ScheduleSpec, scorer: Scorer, class_names, size, costs) -> dict:
+def _reference_notes(ref: Reference) -> list[str]:
+    if ref.kind == "per_frame":
+        return [
+            "no ground truth in the model's label space: every score is against the segmenter's own "
+            "per-frame prediction (per_frame scores 100 by definition)"
+        ]
+    if ref.match is None:
+        return []
+    m = ref.match
+    return [
+        f"labels matched by class name: {len(m.matched)} classes; model classes without a counterpart "
+        f"(counted wrong): {', '.join(m.unmatched_model) or 'none'}; data classes the model lacks (not "
+        f"scored): {', '.join(m.unmatched_data) or 'none'}"
+    ]
+
+
+def _default_reference(predictor: VideoPredictor) -> Callable[[Clip], np.ndarray]:
+    """Per-frame predictions of the predictor's model spec (or, without one, of its own segmenter)."""
+    if predictor.spec is not None:
+        return PerFrameReference(predictor.spec, device=str(predictor.device))
+    own = VideoPredictor.from_propagator(build_propagator("per_frame", predictor.model))
+    return PerFrameReference(predictor=own)
+
+
+def _summary(predictor: VideoPredictor, spec: ScheduleSpec, scorer: Scorer, size, costs) -> dict:
     model = predictor.model
     summary: dict[str, Any] = {
         "method": predictor.method,
@@ -129,7 +187,7 @@ def _summary(predictor: VideoPredictor, spec: ScheduleSpec, scorer: Scorer, clas
         "untrained_flow": predictor.untrained,
         "model_config": model.cfg.name,
         "frame_size": list(size) if size else None,
-        **scorer.scores(class_names),
+        **scorer.scores(),
         "device": device_description(predictor.device),
         "code_version": CODE_VERSION,
     }

@@ -19,6 +19,7 @@ import torch
 
 from mpvss_core.evaluation.datasets import DataSet
 from mpvss_core.evaluation.evaluate import evaluate
+from mpvss_core.evaluation.reference import PerFrameReference
 from mpvss_core.evaluation.store import EvalResult, ResultStore, result_key
 from mpvss_core.frame_result import FrameResult
 from mpvss_core.methods.table import method_spec
@@ -32,7 +33,15 @@ CLASSICAL_FLOW = "dis_medium"
 
 
 def evaluation_key(
-    spec: ModelSpec, data: DataSet, method: str, schedule: ScheduleSpec, device: str, flow_epe: bool
+    spec: ModelSpec,
+    data: DataSet,
+    method: str,
+    schedule: ScheduleSpec,
+    device: str,
+    flow_epe: bool,
+    reference: str = "auto",
+    tc: bool = True,
+    tc_flow: str = "dis",
 ) -> tuple[str, dict[str, Any]]:
     """(key, payload) of an evaluation in the results store (see `mpvss_core.evaluation.store`)."""
     method = method_spec(method).name
@@ -47,6 +56,8 @@ def evaluation_key(
             "flow_epe": flow_epe,
             "classical_flow": CLASSICAL_FLOW,
             "device": torch.device(device).type,
+            "reference": reference,
+            "tc": tc_flow if tc else None,
         },
     }
     return result_key(**payload), payload
@@ -66,12 +77,17 @@ def run_evaluation(
     on_frame: Callable[[FrameResult, int], None] | None = None,
     keep_labels: bool = False,
     predictor: VideoPredictor | None = None,
+    reference: str = "auto",
+    tc: bool = True,
+    tc_flow: str = "dis",
 ) -> EvalResult:
     """Evaluate `method` of `spec` on `data`, or read the stored result with the same key.
 
     With `keep_labels`, a stored result is used only if it already holds labels (never: labels are
     not stored), so the evaluation runs and its tables are stored for every later reader.
     `predictor` reuses an already loaded predictor of `method` for `spec` (the app keeps them).
+    `reference` "auto" | "labels" | "per_frame" (`evaluation.evaluate`): per-frame references are
+    computed once per clip and kept in the store beside the results (`evaluation.reference`).
 
     Raises:
         InputError: unknown method, one the model cannot run, unusable data.
@@ -79,7 +95,7 @@ def run_evaluation(
     method = method_spec(method).name
     spec.entry(method)  # unavailable methods fail before anything is read
     store = store if store is not None else ResultStore()
-    key, payload = evaluation_key(spec, data, method, schedule, device, flow_epe)
+    key, payload = evaluation_key(spec, data, method, schedule, device, flow_epe, reference, tc, tc_flow)
     if use_cache and not keep_labels and (cached := store.load(key)) is not None:
         return cached
     if predictor is None:
@@ -88,8 +104,10 @@ def run_evaluation(
         predictor.spec is not None and predictor.spec.key(method) != spec.key(method)
     ):
         raise ValueError(f"the predictor runs {predictor.method!r}, not {method!r} of this model")
+    refs = PerFrameReference(spec, device=device, store=store)
     result = evaluate(predictor, data, schedule, flow_epe_metric=flow_epe, progress=progress,
-                      on_frame=on_frame, keep_labels=keep_labels)  # fmt: skip
+                      on_frame=on_frame, keep_labels=keep_labels, reference=reference,
+                      per_frame_labels=refs, tc=tc, tc_flow=tc_flow)  # fmt: skip
     result.summary["model"] = spec.label
     result.summary["model_key"] = payload["model"]
     result.summary["data"] = data.spec
@@ -108,19 +126,21 @@ def _fmt(value: Any, digits: int = 1, na: str = "-") -> str:
 
 def format_table(summaries: list[dict[str, Any]]) -> str:
     """Plain-text table: one row per evaluation (scores in %, EPE in px, fvcore GFLOPs, FPS)."""
-    header = ["method", "K", "mIoU", "WIoU", "mVC8", "mVC16", "EPE px", "GF key", "GF non-key", "GF avg",
-              "DIS ms", "FPS", "FPS e2e", "nk/k lat", "frames"]  # fmt: skip
+    header = ["method", "K", "ref", "mIoU", "WIoU", "mVC8", "mVC16", "TC", "EPE px", "GF key", "GF non-key",
+              "GF avg", "DIS ms", "FPS", "FPS e2e", "nk/k lat", "frames"]  # fmt: skip
     rows = []
     for s in summaries:
         na = "n/a" if s.get("gflops_nonkey_excl_flow") is not None else "-"
         rows.append(
             [
-                s["method"],
+                s["method"] + (" (UNTRAINED)" if s.get("untrained_flow") else ""),
                 _fmt(s.get("interval")),
+                {"labels": "GT", "per_frame": "per-frame"}.get(s.get("reference"), "-"),
                 _fmt(s.get("miou"), 2),
                 _fmt(s.get("wiou"), 2),
                 _fmt(s.get("mvc8"), 2),
                 _fmt(s.get("mvc16"), 2),
+                _fmt(s.get("tc"), 2),
                 _fmt(s.get("flow_epe"), 2),
                 _fmt(s.get("gflops_key"), 3),
                 _fmt(s.get("gflops_nonkey"), 3, na),

@@ -27,8 +27,9 @@ class ReaderLimits:
 
     Attributes:
         max_frames: keep the first `max_frames` frames.
-        max_side: downscale so that the longer side is at most this (INTER_AREA for frames,
-            INTER_NEAREST for labels, so label ids stay exact).
+        max_side: downscale frames so that the longer side is at most this (INTER_AREA). Label maps
+            are never resized: they keep their full resolution and predictions are brought to it
+            before scoring, so a cap never changes the ground truth.
         max_file_bytes: reject a video, zip or image file larger than this.
         max_zip_files: reject zips with more entries than this.
         max_extracted_bytes: reject zips whose contents would exceed this uncompressed.
@@ -115,7 +116,8 @@ class ClipBuilder:
                 oh, ow = self.out_size
                 self.notes.append(
                     f"resolution cap: frames downscaled from {w}x{h} to {ow}x{oh} "
-                    f"(max_side={self.limits.max_side})"
+                    f"(max_side={self.limits.max_side}); labels kept at {w}x{h}, predictions are "
+                    "scored at that size"
                 )
         elif (h, w) != self.size:
             raise InputError(
@@ -130,8 +132,6 @@ class ClipBuilder:
         oh, ow = self.out_size
         if (oh, ow) != (h, w):
             frame = cv2.resize(frame, (ow, oh), interpolation=cv2.INTER_AREA)
-            if label is not None:
-                label = cv2.resize(label, (ow, oh), interpolation=cv2.INTER_NEAREST)
         self._store(frame)
         self._labels.append(label)
 
@@ -154,7 +154,7 @@ class ClipBuilder:
         frames = self._frames[: self.count]
         labels, labelled = None, None
         if any(lab is not None for lab in self._labels):
-            labels = np.full(frames.shape[:3], IGNORE_INDEX, np.uint8)
+            labels = np.full((self.count, *(self.size or frames.shape[1:3])), IGNORE_INDEX, np.uint8)
             labelled = np.zeros(self.count, bool)
             for i, lab in enumerate(self._labels):
                 if lab is not None:

@@ -1,0 +1,95 @@
+"""The per-frame reference of label-free scoring: the segmenter's own prediction on every frame.
+
+    refs = PerFrameReference(spec, device="cpu", store=ResultStore())
+    labels = refs(clip)                      # TxHxW uint8 model ids, computed once per clip
+
+When a clip has no ground truth in the model's label space, every method is scored against what the
+full model (the segmenter of `per_frame`, never a variant's retrained heads) predicts on each frame
+(`evaluation.scorer.Reference.per_frame`). Those predictions depend only on the model's segmenter,
+the clip and the device, so they are computed once and kept: in memory for the clip at hand, and in
+the results store (`<root>/references/<key>/<clip>.npz`) for every later evaluation of any method.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mpvss_core.data.clip import Clip
+
+__all__ = ["PerFrameReference", "clip_digest"]
+
+
+def clip_digest(clip: Clip) -> str:
+    """Content hash of a clip's frames (the reference depends on nothing else of the clip)."""
+    h = hashlib.sha256(f"{clip.frames.shape}".encode())
+    h.update(np.ascontiguousarray(clip.frames).data)
+    return h.hexdigest()[:20]
+
+
+class PerFrameReference:
+    """Per-frame predictions of a model's segmenter, per clip (see the module docstring).
+
+    Args:
+        spec: the model (its `per_frame` entry runs), or None with `predictor` given.
+        device: torch device.
+        store: a ResultStore whose folder keeps the references (None: memory only).
+        predictor: a ready per_frame VideoPredictor (tests, stub models).
+    """
+
+    def __init__(self, spec=None, device: str = "cpu", store=None, predictor=None) -> None:
+        if spec is None and predictor is None:
+            raise ValueError("give a model spec or a per_frame predictor")
+        self.spec, self.device, self._predictor = spec, device, predictor
+        self.root = None if store is None else Path(store.root) / "references"
+        self._last: tuple[str, np.ndarray] | None = None
+
+    def _folder(self) -> Path | None:
+        if self.root is None or self.spec is None:
+            return None
+        key = hashlib.sha256(f"{self.spec.key('per_frame')}|{self.device}".encode()).hexdigest()[:24]
+        return self.root / key
+
+    def predictor(self):
+        if self._predictor is None:
+            from mpvss_core.predictor import VideoPredictor
+
+            self._predictor = VideoPredictor(self.spec, "per_frame", device=self.device)
+        return self._predictor
+
+    def __call__(self, clip: Clip) -> np.ndarray:
+        """TxHxW uint8: the per-frame prediction of every frame of `clip`."""
+        digest = clip_digest(clip)
+        if self._last is not None and self._last[0] == digest:
+            return self._last[1]
+        folder = self._folder()
+        path = None if folder is None else folder / f"{digest}.npz"
+        labels = None
+        if path is not None and path.is_file():
+            try:
+                labels = np.load(path)["labels"]
+            except (OSError, ValueError, KeyError):
+                labels = None  # damaged: recompute
+        if labels is None or labels.shape[0] != clip.num_frames:
+            p = self.predictor()
+            labels = np.stack([r.labels for r in p.propagate(p.init_video(clip, 1))])
+            if path is not None:
+                _save_npz(path, labels)
+        self._last = (digest, labels)
+        return labels
+
+
+def _save_npz(path: Path, labels: np.ndarray) -> None:
+    """Atomic write (a reference cache that cannot be written is not an error)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, labels=labels)
+        os.replace(tmp, path)
+    except OSError:
+        pass
