@@ -152,13 +152,21 @@ def _setup_device(args: argparse.Namespace) -> str:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
-    if args.device != "cpu" and not args.device.startswith("cuda"):
+    if device != "cpu" and not device.startswith("cuda"):
         raise InputError(f"--device must be auto, cpu or cuda, got {args.device!r}")
-    return args.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return device
+
+
+def _is_main() -> bool:
+    """Rank 0 under torchrun (the only process that prints and writes files), or a single process."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _write_json(path: str | Path, data: Any) -> None:
@@ -189,7 +197,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         schedules = [ScheduleSpec(args.interval, args.before_labelled)]
     store = ResultStore(args.results)
-    if not args.quiet:
+    if not args.quiet and _is_main():
         print(data.describe())
     results, rows = [], []
     for method in args.method:
@@ -204,7 +212,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 store=store,
                 use_cache=not args.no_cache,
                 flow_epe=not args.no_epe,
-                progress=not args.quiet,
+                progress=not args.quiet and _is_main(),
                 reference=args.reference,
                 tc=not args.no_tc,
                 tc_flow=args.tc_flow,
@@ -220,6 +228,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rows += per_d
         if len(per_d) > 1:
             rows.append(_mean_over_distances(per_d))
+    if not _is_main():  # under torchrun the other processes only helped
+        return 0
     print(format_table(rows))
     for line in _notes(results):
         print(line)

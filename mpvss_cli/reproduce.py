@@ -11,6 +11,7 @@ need the same (method, K) share one evaluation. The full `--all` on the 16 valid
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -97,11 +98,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     spec = resolve_model(args.model, allow_untrained=args.allow_untrained)  # once, before any artifact
-    print(f"reproducing {', '.join(names)} with model {args.model!r} on {args.device}")
-    print(_subset_note(args))
+    # under torchrun every process computes (the evaluations are sharded over them), rank 0 reports
+    main_proc = int(os.environ.get("RANK", "0")) == 0
+    if main_proc:
+        print(f"reproducing {', '.join(names)} with model {args.model!r} on {args.device}")
+        print(_subset_note(args))
     t_all = time.perf_counter()
     bar = tqdm(
-        total=len(names), unit="artifact", bar_format="{l_bar}{bar}| {n:.2f}/{total} [{elapsed}<{remaining}]"
+        total=len(names),
+        unit="artifact",
+        bar_format="{l_bar}{bar}| {n:.2f}/{total} [{elapsed}<{remaining}]",
+        disable=not main_proc,
     )
     reports = []
     for i, name in enumerate(names):
@@ -122,10 +129,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         )
         t0 = time.perf_counter()
         art = ARTIFACTS[name](ctx)
-        files = save_artifact(art, out, png=not args.no_png)
+        files = save_artifact(art, out, png=not args.no_png) if main_proc else []
         reports.append((art, time.perf_counter() - t0, files))
         progress(1.0, "saved")
     bar.close()
+    if not main_proc:
+        return 0
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 14, "display.max_colwidth", 28):

@@ -211,11 +211,20 @@ def _untrained_reason(text: str, method: str, what: str) -> str:
     return f"model {text!r} cannot run {method!r}: " + _NOT_TRAINED.format(what=what, flow=flow, text=text)
 
 
-def _class_names(num_classes: int) -> tuple[str, ...]:
-    """Our checkpoints store no names: the label spaces we know by size, else generic names."""
-    for names in (SYNTH_CLASSES, CITYSCAPES_CLASSES):
-        if num_classes == len(names):
-            return names
+def _class_names(num_classes: int, cfg: MPVSSConfig | None = None) -> tuple[str, ...]:
+    """The label space of a model: the `id2label` of a Hugging Face segmenter it carries, else (our
+    checkpoints store no names) the label spaces we know by size, else generic names."""
+    if cfg is not None and cfg.segmenter.hf_config:
+        try:
+            id2label = json.loads(cfg.segmenter.hf_config).get("id2label") or {}
+            names = {int(k): str(v) for k, v in id2label.items()}
+        except (ValueError, TypeError, AttributeError):
+            names = {}
+        if sorted(names) == list(range(num_classes)):
+            return tuple(names[i] for i in range(num_classes))
+    for known in (SYNTH_CLASSES, CITYSCAPES_CLASSES):
+        if num_classes == len(known):
+            return known
     return generic_class_names(num_classes)
 
 
@@ -281,7 +290,7 @@ def _from_bundle(text: str, path: Path, allow_untrained: bool) -> ModelSpec:
             entry = dataclasses.replace(entry, untrained=True)
         entries[name] = entry
     identity = _digest(*(e.key for e in entries.values()))
-    return ModelSpec(text, "bundle", path, None, 0, _class_names(seg_cfg.segmenter.num_classes),
+    return ModelSpec(text, "bundle", path, None, 0, _class_names(seg_cfg.segmenter.num_classes, seg_cfg),
                      _ordered(entries), unavailable, identity, allow_untrained)  # fmt: skip
 
 
@@ -306,7 +315,7 @@ def _from_checkpoint(text: str, path: Path, allow_untrained: bool) -> ModelSpec:
                 continue
             entry = dataclasses.replace(entry, untrained=True)
         entries[name] = entry
-    return ModelSpec(text, "checkpoint", folder, None, 0, _class_names(cfg.segmenter.num_classes),
+    return ModelSpec(text, "checkpoint", folder, None, 0, _class_names(cfg.segmenter.num_classes, cfg),
                      _ordered(entries), unavailable, key, allow_untrained)  # fmt: skip
 
 

@@ -13,10 +13,16 @@ The reference (`reference=`): "labels" scores against the ground truth (classes 
 the model's and the data's differ), "per_frame" against the segmenter's own prediction on every frame
 (`evaluation.reference`), and "auto" (the default) takes the labels when the first clip has ground
 truth sharing at least one class with the model, else per_frame; every result says which.
+
+Launched by torchrun (`torchrun --nproc_per_node N -m mpvss_cli eval ...`), the clips are sharded over
+the processes (clip i to rank i mod N; Gloo on CPU, NCCL on GPUs); every process scores its clips and
+the per-clip parts are gathered and pooled in clip order, so the scores equal a single process's
+exactly (`world_size` is recorded; timings are each process's own, warm-up included).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,6 +30,13 @@ from typing import Any
 import numpy as np
 
 from mpvss_core.data.clip import Clip
+from mpvss_core.distributed import (
+    DistInfo,
+    broadcast_object,
+    gather_objects,
+    launched_by_torchrun,
+    setup_distributed,
+)
 from mpvss_core.errors import InputError
 from mpvss_core.evaluation.costs import device_description, method_gflops, timing_summary
 from mpvss_core.evaluation.datasets import DataSet
@@ -97,28 +110,35 @@ def evaluate(
     """
     spec = schedule if isinstance(schedule, ScheduleSpec) else ScheduleSpec(int(schedule))
     model_names = predictor.class_names
-    scorer: Scorer | None = None
+    info = eval_processes(predictor)
     size: tuple[int, int] | None = None
     notes: list[str] = list(data.notes) if isinstance(data, DataSet) else []
+    clip_notes: list[tuple[int, str]] = []  # (clip position, note): in clip order whoever scored it
     bar = None
-    if progress:
+    if progress and info.is_main:
         from tqdm import tqdm
 
         bar = tqdm(desc=f"eval {predictor.method}", unit="frame", total=None, leave=False)
-    for clip_no, clip, load_s in _timed_clips(data):
-        if scorer is None:
-            ref = choose_reference(reference, clip, model_names)
-            scorer = Scorer(ref, predictor.num_classes, keep_labels=keep_labels, tc=tc, tc_flow=tc_flow,
-                            flow_epe=flow_epe_metric and predictor.method != "per_frame")  # fmt: skip
-            if ref.kind == "per_frame" and per_frame_labels is None:
-                per_frame_labels = _default_reference(predictor)
+    mine = _timed_clips(data, info.rank, info.world_size)
+    first = next(mine, None)
+    ref = None
+    if first is not None and info.is_main:  # the first clip of the data decides, for every process
+        ref = choose_reference(reference, first[1], model_names)
+    ref = broadcast_object(ref, info)
+    if ref is None:
+        raise InputError("no clip to evaluate")
+    scorer = Scorer(ref, predictor.num_classes, keep_labels=keep_labels, tc=tc, tc_flow=tc_flow,
+                    flow_epe=flow_epe_metric and predictor.method != "per_frame")  # fmt: skip
+    if ref.kind == "per_frame" and per_frame_labels is None:
+        per_frame_labels = _default_reference(predictor)
+    for clip_no, clip, load_s in itertools.chain([first] if first else [], mine):
         size = size or clip.size
-        notes.extend(f"{clip.name}: {n}" for n in clip.notes)
+        clip_notes.extend((clip_no, f"{clip.name}: {n}") for n in clip.notes)
         refs = per_frame_labels(clip) if scorer.reference.kind == "per_frame" else None
         labelled = clip.labelled if scorer.reference.kind == "labels" and clip.labels is not None else None
         schedule_c = spec.for_clip(labelled)
         state = predictor.init_video(clip, schedule_c)
-        scored = scorer.clip(clip, schedule_c, load_s, refs)
+        scored = scorer.clip(clip, schedule_c, load_s, refs, index=clip_no)
         for r in predictor.propagate(state, diagnostics=scored.diagnostics):
             scored.add(r)
             if bar is not None:
@@ -129,27 +149,45 @@ def evaluate(
         del state, clip
     if bar is not None:
         bar.close()
-    if scorer is None or not scorer.clip_rows:
+    if info.distributed:  # every process's clips, pooled in clip order on every process
+        parts = gather_objects((scorer.bundles, clip_notes, size), info)
+        scorer.bundles = []
+        for bundles, _, _ in parts:
+            scorer.absorb(bundles)
+        clip_notes = [n for _, part_notes, _ in parts for n in part_notes]
+        size = next((sz for _, _, sz in parts if sz is not None), None)
+    notes += [n for _, n in sorted(clip_notes, key=lambda x: x[0])]
+    if not scorer.bundles:
         raise InputError("no clip to evaluate")
     notes = _reference_notes(scorer.reference) + notes
-    summary = _summary(predictor, spec, scorer, size, costs)
+    summary = _summary(predictor, spec, scorer, size, costs, info)
     summary["notes"] = notes
     return EvalResult(summary, scorer.per_frame, scorer.per_clip, scorer.windows, scorer.cm.matrix.copy(),
                       labels=scorer.labels if keep_labels else None)  # fmt: skip
 
 
-def _timed_clips(data: DataSet | Iterable[Clip]):
-    """(number, clip, seconds spent decoding it) per clip, loaded lazily.
+def eval_processes(predictor: VideoPredictor) -> DistInfo:
+    """This process's rank among the evaluation's processes (one, unless launched by torchrun)."""
+    if not launched_by_torchrun():
+        return DistInfo(0, 1, 0, predictor.device)
+    return setup_distributed(str(predictor.device))  # once: later calls reuse the process group
+
+
+def _timed_clips(data: DataSet | Iterable[Clip], rank: int = 0, world: int = 1):
+    """(position, clip, seconds spent decoding it) of the clips of this process (i mod world == rank),
+    loaded lazily.
 
     Rendering a synthetic clip is data generation, not decoding: it counts 0 s.
     """
     if isinstance(data, DataSet):
         for n, entry in enumerate(data.entries):
+            if n % world != rank:
+                continue
             t0 = time.perf_counter()
             clip = entry.load()
             yield n, clip, 0.0 if entry.origin == "rendered" else time.perf_counter() - t0
     else:
-        yield from ((n, clip, 0.0) for n, clip in enumerate(data))
+        yield from ((n, clip, 0.0) for n, clip in enumerate(data) if n % world == rank)
 
 
 def _reference_notes(ref: Reference) -> list[str]:
@@ -176,7 +214,9 @@ def _default_reference(predictor: VideoPredictor) -> Callable[[Clip], np.ndarray
     return PerFrameReference(predictor=own)
 
 
-def _summary(predictor: VideoPredictor, spec: ScheduleSpec, scorer: Scorer, size, costs) -> dict:
+def _summary(
+    predictor: VideoPredictor, spec: ScheduleSpec, scorer: Scorer, size, costs, info: DistInfo
+) -> dict:
     model = predictor.model
     summary: dict[str, Any] = {
         "method": predictor.method,
@@ -189,6 +229,7 @@ def _summary(predictor: VideoPredictor, spec: ScheduleSpec, scorer: Scorer, size
         "frame_size": list(size) if size else None,
         **scorer.scores(),
         "device": device_description(predictor.device),
+        "world_size": info.world_size,
         "code_version": CODE_VERSION,
     }
     if costs and size is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from mpvss_core.distributed import DistInfo, broadcast_object, launched_by_torchrun, setup_distributed
 from mpvss_core.evaluation.datasets import DataSet
 from mpvss_core.evaluation.evaluate import evaluate
 from mpvss_core.evaluation.reference import PerFrameReference
@@ -96,8 +97,11 @@ def run_evaluation(
     spec.entry(method)  # unavailable methods fail before anything is read
     store = store if store is not None else ResultStore()
     key, payload = evaluation_key(spec, data, method, schedule, device, flow_epe, reference, tc, tc_flow)
-    if use_cache and not keep_labels and (cached := store.load(key)) is not None:
-        return cached
+    info = processes(device)
+    # under torchrun every process must take the same branch: the main one decides
+    cached = store.load(key) if use_cache and not keep_labels and info.is_main else None
+    if broadcast_object(cached is not None, info):
+        return cached if info.is_main else store.load(key)
     if predictor is None:
         predictor = VideoPredictor(spec, method, device=device)
     elif predictor.method != method or (
@@ -112,8 +116,18 @@ def run_evaluation(
     result.summary["model_key"] = payload["model"]
     result.summary["data"] = data.spec
     result.summary["clips"] = data.names
-    store.save(key, result, payload)
+    if info.is_main:
+        store.save(key, result, payload)
+    else:
+        result.key = key
     return result
+
+
+def processes(device: str) -> DistInfo:
+    """This process among the evaluation's (one, unless launched by torchrun)."""
+    if not launched_by_torchrun():
+        return DistInfo(0, 1, 0, torch.device(device))
+    return setup_distributed(device)
 
 
 def _fmt(value: Any, digits: int = 1, na: str = "-") -> str:

@@ -35,7 +35,10 @@ Conventions (method-notes section 3, `mpvss_core.metrics`):
   exact flow current -> key (`clip.flow(i, key)`) at its valid pixels; overall and per GT class of the
   current frame. The estimate is each method's frame-level flow (the `flow` diagnostic).
 - Timings: one warm-up rule for every consumer: the frames of the first key-frame cycle of the first
-  clip are not timed (`timed` False); FPS and latencies come from the timed rows only.
+  clip a process scores are not timed (`timed` False); FPS and latencies come from the timed rows only.
+
+Pooling is per clip, then over clips in the data's clip order (`ClipBundle`), so the scores of clips
+scored by several processes (torchrun, `Scorer.absorb`) equal those of one process exactly.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from mpvss_core.metrics import (
     VideoConsistencyAccumulator,
     flow_epe,
     frame_miou,
+    video_consistency,
 )
 from mpvss_core.schedules import FixedInterval, Schedule
 
@@ -76,6 +80,12 @@ def pct(x: float | None) -> float | None:
 
 def _num(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _pooled(into, parts):
+    for p in parts:
+        into.merge(p)
+    return into
 
 
 def is_warmup(clip_no: int, key_index: int, first_key: int) -> bool:
@@ -115,15 +125,31 @@ class Reference:
 
 
 @dataclass
+class ClipBundle:
+    """Everything one scored clip contributes (picklable: processes exchange them under torchrun)."""
+
+    index: int  # the clip's position in the data (the pooling order)
+    rows: list[dict[str, Any]]
+    clip_row: dict[str, Any]
+    windows: list[dict[str, Any]]
+    vc: dict[int, np.ndarray]  # n -> VC of every window (empty when the clip is not densely scored)
+    cm: ConfusionMatrix
+    tc_cm: ConfusionMatrix
+    epe: FlowEPEAccumulator
+    labels: np.ndarray | None = None  # TxHxW predictions (keep_labels)
+
+
+@dataclass
 class ClipScore:
     """Scores of one clip while its results arrive (made by `Scorer.clip`)."""
 
     scorer: Scorer
     clip: Clip
     schedule: Schedule
-    clip_no: int
+    clip_no: int  # the clip's position in the data
     load_s: float = 0.0
     per_frame_labels: np.ndarray | None = None  # TxHxW model ids: the per_frame reference of the clip
+    first: bool = True  # the first clip this process scores (its first key-frame cycle is warm-up)
     first_key: int | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
     preds: list[np.ndarray] = field(default_factory=list)
@@ -180,18 +206,16 @@ class ClipScore:
             "tc": np.nan,
             "epe": np.nan,
             **{k: r.timings.get(k, np.nan) for k in TIMING_KEYS},
-            "timed": not is_warmup(self.clip_no, r.key_index, self.first_key),
+            "timed": not is_warmup(0 if self.first else 1, r.key_index, self.first_key),
         }
         if ref is not None:
             pred = self._scored_pred(r.labels, ref.shape)
-            s.cm.update(pred, ref)
             self.cm.update(pred, ref)
             row["miou"] = 100.0 * frame_miou(pred, ref, s.num_scored_classes)
         if s.tc and self._prev is not None and self._prev.index == r.index - 1:
             tc_pair = self._tc_pair(self._prev, r)
             if tc_pair is not None:
                 self.rows[-1]["tc"] = 100.0 * frame_miou(*tc_pair, s.num_model_classes)
-                s.tc_cm.update(*tc_pair)
                 self.tc_cm.update(*tc_pair)
         if self.has_flow and not r.is_key and r.flow is not None:
             self._add_epe(r, row)
@@ -224,7 +248,6 @@ class ClipScore:
         gt_lab = None  # per-class EPE needs the data's class of each frame pixel
         if s.reference.kind == "labels" and clip.labels is not None and clip.label_size == clip.size:
             gt_lab = clip.labels[r.index]
-        s.epe.update(r.flow, gt_flow, valid, gt_lab)
         self.epe.update(r.flow, gt_flow, valid, gt_lab)
         row["epe"] = flow_epe(r.flow, gt_flow, valid)
 
@@ -234,22 +257,23 @@ class ClipScore:
         s, clip = self.scorer, self.clip
         for row in self.rows:  # end-to-end time includes each frame's share of loading its clip
             row["e2e_s"] += self.load_s / max(len(self.rows), 1)
-        s.frame_rows.extend(self.rows)
         dense = (
             all(r["labelled"] for r in self.rows)
             and isinstance(self.schedule, FixedInterval)
             and len(self.preds) == clip.num_frames
         )
-        clip_vc = {n: float("nan") for n in s.vc}
+        clip_vc = {n: float("nan") for n in VC_LENGTHS}
+        vc = {n: np.zeros(0) for n in VC_LENGTHS}
+        window_rows: list[dict[str, Any]] = []
         if dense and self.preds:
             refs = np.stack([self._reference(i) for i in range(clip.num_frames)])
             stack = np.stack([self._scored_pred(p, refs.shape[1:]) for p in self.preds])
-            for n, acc in s.vc.items():
-                windows = acc.update(refs, stack, clip.name)
-                s.window_rows += [
-                    {"clip": clip.name, "n": n, "start": i, "vc": 100.0 * v} for i, v in enumerate(windows)
+            for n in VC_LENGTHS:
+                vc[n] = video_consistency(refs, stack, n, per_window=True)
+                window_rows += [
+                    {"clip": clip.name, "n": n, "start": i, "vc": 100.0 * v} for i, v in enumerate(vc[n])
                 ]
-                clip_vc[n] = float(np.nanmean(windows)) if len(windows) else np.nan
+                clip_vc[n] = float(np.nanmean(vc[n])) if np.isfinite(vc[n]).any() else np.nan
         model_s = sum(r["model_s"] for r in self.rows)
         row = {
             "clip": clip.name,
@@ -267,9 +291,12 @@ class ClipScore:
             "load_s": self.load_s,
             "source": clip.source,
         }
-        s.clip_rows.append(row)
+        labels = None
         if s.keep_labels:
-            s.labels[clip.name] = np.stack(self.preds) if self.preds else np.zeros((0, *clip.size), np.uint8)
+            labels = np.stack(self.preds) if self.preds else np.zeros((0, *clip.size), np.uint8)
+        s.bundles.append(
+            ClipBundle(self.clip_no, self.rows, row, window_rows, vc, self.cm, self.tc_cm, self.epe, labels)
+        )
         self.preds = []
         return row
 
@@ -305,27 +332,71 @@ class Scorer:
         self.keep_labels = keep_labels
         self.tc = tc
         self.tc_flow = tc_flow
-        self.cm = ConfusionMatrix(self.num_scored_classes)
-        self.tc_cm = ConfusionMatrix(self.num_model_classes)
-        self.vc = {n: VideoConsistencyAccumulator(n) for n in VC_LENGTHS}
-        self.epe = FlowEPEAccumulator(self.num_scored_classes)
-        self.frame_rows: list[dict[str, Any]] = []
-        self.clip_rows: list[dict[str, Any]] = []
-        self.window_rows: list[dict[str, Any]] = []
-        self.labels: dict[str, np.ndarray] = {}
-        self._clips = 0
+        self.bundles: list[ClipBundle] = []
         self._dis: Callable | None = None
 
     def clip(
-        self, clip: Clip, schedule: Schedule, load_s: float = 0.0, per_frame_labels: np.ndarray | None = None
+        self,
+        clip: Clip,
+        schedule: Schedule,
+        load_s: float = 0.0,
+        per_frame_labels: np.ndarray | None = None,
+        index: int | None = None,
     ) -> ClipScore:
-        """Start scoring the next clip (its results must come in frame order).
+        """Start scoring a clip (its results must come in frame order).
 
-        `per_frame_labels` (TxHxW) is the clip's reference when the reference is per_frame.
+        Args:
+            per_frame_labels: TxHxW, the clip's reference when the reference is per_frame.
+            index: the clip's position in the data (default: after the clips scored so far).
         """
-        cs = ClipScore(self, clip, schedule, self._clips, load_s, per_frame_labels)
-        self._clips += 1
-        return cs
+        index = len(self.bundles) if index is None else index
+        return ClipScore(self, clip, schedule, index, load_s, per_frame_labels, first=not self.bundles)
+
+    def absorb(self, bundles: list[ClipBundle]) -> Scorer:
+        """Add clips scored elsewhere (other torchrun processes); pooling follows the clip order."""
+        self.bundles = sorted([*self.bundles, *bundles], key=lambda b: b.index)
+        return self
+
+    # --- pooled, in clip order ---------------------------------------------------------------------------
+    @property
+    def frame_rows(self) -> list[dict[str, Any]]:
+        return [r for b in self._ordered() for r in b.rows]
+
+    @property
+    def clip_rows(self) -> list[dict[str, Any]]:
+        return [b.clip_row for b in self._ordered()]
+
+    @property
+    def window_rows(self) -> list[dict[str, Any]]:
+        return [w for b in self._ordered() for w in b.windows]
+
+    @property
+    def labels(self) -> dict[str, np.ndarray]:
+        return {b.clip_row["clip"]: b.labels for b in self._ordered() if b.labels is not None}
+
+    @property
+    def cm(self) -> ConfusionMatrix:
+        return _pooled(ConfusionMatrix(self.num_scored_classes), [b.cm for b in self._ordered()])
+
+    @property
+    def tc_cm(self) -> ConfusionMatrix:
+        return _pooled(ConfusionMatrix(self.num_model_classes), [b.tc_cm for b in self._ordered()])
+
+    @property
+    def epe(self) -> FlowEPEAccumulator:
+        return _pooled(FlowEPEAccumulator(self.num_scored_classes), [b.epe for b in self._ordered()])
+
+    @property
+    def vc(self) -> dict[int, VideoConsistencyAccumulator]:
+        out = {n: VideoConsistencyAccumulator(n) for n in VC_LENGTHS}
+        for b in self._ordered():
+            for n, acc in out.items():
+                acc.per_window.append(b.vc[n])
+                acc.clip_names.append(b.clip_row["clip"])
+        return out
+
+    def _ordered(self) -> list[ClipBundle]:
+        return sorted(self.bundles, key=lambda b: b.index)
 
     def tc_flow_of(self, clip: Clip, t: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
         """Flow t -> t1 (HxWx2 px) and its validity, for TC (see the class docstring)."""
@@ -356,24 +427,25 @@ class Scorer:
         """The pooled scores (percentages; EPE in pixels; None where nothing was measured)."""
         names = self.reference.class_names
         labelled = int(sum(r["labelled"] for r in self.frame_rows))
+        cm, tc_cm, epe, vc = self.cm, self.tc_cm, self.epe, self.vc
         out = {
             "reference": self.reference.kind,
             "reference_text": self.reference.describe(),
             "num_clips": len(self.clip_rows),
             "num_frames": len(self.frame_rows),
             "num_labelled_frames": labelled,
-            "miou": pct(self.cm.miou()),
-            "wiou": pct(self.cm.wiou()),
-            "pixel_accuracy": pct(self.cm.pixel_accuracy()),
-            "per_class_iou": {n: pct(v) for n, v in zip(names, self.cm.per_class_iou(), strict=True)},
-            "mvc8": pct(self.vc[8].value()),
-            "mvc16": pct(self.vc[16].value()),
-            "vc_clips": self.vc[8].num_clips,
-            "tc": pct(self.tc_cm.miou()) if self.tc else None,
+            "miou": pct(cm.miou()),
+            "wiou": pct(cm.wiou()),
+            "pixel_accuracy": pct(cm.pixel_accuracy()),
+            "per_class_iou": {n: pct(v) for n, v in zip(names, cm.per_class_iou(), strict=True)},
+            "mvc8": pct(vc[8].value()),
+            "mvc16": pct(vc[16].value()),
+            "vc_clips": vc[8].num_clips,
+            "tc": pct(tc_cm.miou()) if self.tc else None,
             "tc_flow": self.tc_flow if self.tc else None,
-            "flow_epe": _num(self.epe.mean()) if self.epe.count else None,
-            "per_class_epe": {n: _num(v) for n, v in zip(names, self.epe.per_class(), strict=True)},
-            "flow_epe_pixels": int(self.epe.count),
+            "flow_epe": _num(epe.mean()) if epe.count else None,
+            "per_class_epe": {n: _num(v) for n, v in zip(names, epe.per_class(), strict=True)},
+            "flow_epe_pixels": int(epe.count),
         }
         if self.reference.match is not None:
             out["class_matching"] = self.reference.match.describe()

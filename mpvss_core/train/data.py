@@ -6,9 +6,17 @@
     pairs = ds.pair_batch(rng, batch=4, aug=AugConfig(), max_gap=10)   # .keys .targets .labels
     pairs = ds.pair_batch(rng, 4, AugConfig(), with_flow=True)          # + .flow .flow_valid (exact)
 
-Sampling follows the official data mappers (method-notes 1.12): stage 0 takes one random frame of a
-random clip; stage 1 picks t uniformly, t' uniformly in [t-10, t+10] \\ {t} clipped to the clip, and
-uses the earlier frame as the key and the later one as the target (gaps 1..10, always forward). Both
+Sampling follows the official data mappers (method-notes 1.12): stage 0 takes one random labelled
+frame of a random clip that has one; stage 1 picks t uniformly, t' uniformly in [t-10, t+10] \\ {t}
+clipped to the clip, and uses the earlier frame as the key and the later one as the target (gaps
+1..10, always forward). On a clip with sparse labels (Cityscapes: one labelled frame per 30-frame
+snippet) the pair is drawn from its labelled frames directly: a random labelled target t >= 1 and a
+gap uniform in 1..min(10, t), key = t - gap; so any mix of dense and sparse clips never retries.
+
+Sources (`FrameDataset.open`): a VSPW-layout root (the synthetic benchmark's written splits), a
+Cityscapes root (`leftImg8bit_sequence/` + `gtFine/`, read lazily, labelIds -> train ids), or any
+other `--data` the evaluation reads (a folder of videos or frame folders, one video, a zip): those
+clips are decoded once into memory, so the label-free adaptation runs on your own footage. Both
 frames of a pair get the *same* augmentation (scale, crop, flip, colour), as the official per-clip
 counters do. Every random draw of a step comes from `step_rng(seed, step, rank)`, so a run resumed at
 step s sees exactly the samples an uninterrupted run would, and DDP ranks draw disjoint streams with no
@@ -38,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mpvss_core.data.clip import Clip
 from mpvss_core.data.readers.common import list_images
 from mpvss_core.data.readers.vspw import list_vspw_clips
 from mpvss_core.data.writer import read_kitti_flow
@@ -84,12 +93,18 @@ class BalanceConfig:
 
 @dataclass
 class ClipFrames:
-    """One clip on disk: frame files and, per frame, its mask file and its flow file (t -> t-1) or None."""
+    """One clip: frame files and, per frame, its mask file and its flow file (t -> t-1) or None; or a
+    clip already in memory (`loaded`, decoded from a video or frames folder).
+
+    `lut` maps the mask files' raw ids to class ids (None: VSPW's raw-1, 0 and 255 ignored).
+    """
 
     name: str
-    frames: list[Path]
-    masks: list[Path | None]
+    frames: list[Path] | list[int]
+    masks: list[Path | None] | list[bool | None]
     flows: list[Path | None] = field(default_factory=list)
+    lut: np.ndarray | None = None
+    loaded: Clip | None = None
 
     @property
     def has_flow(self) -> bool:
@@ -134,13 +149,23 @@ class FrameDataset:
         max_clips: int | None = None,
         cache: bool = False,
     ) -> FrameDataset:
-        """Clips of `root` (a VSPW-layout root; `split` selects `<root>/<split>.txt` when it exists)."""
+        """Clips of `root` (see the module docstring for the sources).
+
+        `split` selects `<root>/<split>.txt` of a VSPW root when it exists, the split folder of a
+        Cityscapes root (default train).
+        """
         root = Path(root)
         if not root.exists():
             raise InputError(
                 f"dataset folder '{root}' does not exist (write the synthetic benchmark with "
                 f"`mpvss data synth --split {split or 'train'} --out {root}`)"
             )
+        if root.is_dir() and (root / "leftImg8bit_sequence").is_dir():
+            return cls(
+                _cityscapes_clips(root, split or "train", num_classes, max_clips), num_classes, root, cache
+            )
+        if not _is_vspw_root(root):
+            return cls(_footage_clips(root, max_clips), num_classes, root, cache)
         use_split = split if split is not None and (root / f"{split}.txt").is_file() else None
         clip_dirs = list_vspw_clips(root, use_split)[:max_clips]
         clips = []
@@ -166,6 +191,12 @@ class FrameDataset:
 
     def _read(self, clip: int, frame: int, with_label: bool) -> tuple[np.ndarray, np.ndarray | None]:
         c = self.clips[clip]
+        if c.loaded is not None:
+            image = c.loaded.frames[frame]
+            if not with_label or c.masks[frame] is None:
+                return image, None
+            label = c.loaded.labels_at_frame_size(frame)  # training pairs a frame with its own pixels
+            return image, np.where(label < self.num_classes, label, IGNORE_INDEX).astype(np.uint8)
         image = read_image_rgb(c.frames[frame])
         mask = c.masks[frame] if with_label else None
         if mask is None:
@@ -173,7 +204,7 @@ class FrameDataset:
         raw = read_label_png(mask)
         if raw.shape != image.shape[:2]:
             raise InputError(f"mask '{mask}' is {raw.shape}, its frame is {image.shape[:2]}")
-        return image, self._lut[raw]
+        return image, (self._lut if c.lut is None else c.lut)[raw]
 
     @property
     def has_flow(self) -> bool:
@@ -216,31 +247,51 @@ class FrameDataset:
 
     # --- sampling --------------------------------------------------------------------------------------
     def sample_frame(self, rng: np.random.Generator, labelled: bool = True) -> tuple[int, int]:
-        """(clip, frame) of a random labelled frame of a random clip."""
-        for _ in range(100):
-            c = int(rng.integers(len(self.clips)))
-            choices = self.clips[c].labelled if labelled else range(len(self.clips[c].frames))
-            if len(choices):
-                return c, int(choices[int(rng.integers(len(choices)))])
-        raise InputError("no labelled frames found in the training clips")
+        """(clip, frame) of a random labelled frame of a random clip that has one."""
+        usable = [c for c, clip in enumerate(self.clips) if (clip.labelled if labelled else clip.frames)]
+        if not usable:
+            raise InputError("no labelled frames found in the training clips")
+        c = usable[int(rng.integers(len(usable)))]
+        choices = self.clips[c].labelled if labelled else range(len(self.clips[c].frames))
+        return c, int(choices[int(rng.integers(len(choices)))])
 
     def sample_pair(
         self, rng: np.random.Generator, max_gap: int = 10, labelled: bool = True
     ) -> tuple[int, int, int]:
-        """(clip, key frame, target frame) with key < target, target labelled when `labelled`."""
-        for _ in range(100):
-            c = int(rng.integers(len(self.clips)))
-            n = len(self.clips[c].frames)
-            if n < 2:
-                continue
-            t = int(rng.integers(n))
-            lo, hi = max(0, t - max_gap), min(n - 1, t + max_gap)
-            others = [u for u in range(lo, hi + 1) if u != t]
-            u = others[int(rng.integers(len(others)))]
-            key, target = min(t, u), max(t, u)
-            if not labelled or self.clips[c].masks[target] is not None:
-                return c, key, target
-        raise InputError("no clip with two frames and a labelled later frame found")
+        """(clip, key frame, target frame) with key < target, target labelled when `labelled` (see the
+        module docstring: the official sampler on densely labelled clips, labelled targets on sparse)."""
+        usable = self._pair_clips(labelled)
+        if not usable:
+            raise InputError(
+                "no clip with two frames and a labelled frame after its first one found"
+                if labelled
+                else "no clip with two frames found"
+            )
+        c = usable[int(rng.integers(len(usable)))]
+        clip = self.clips[c]
+        n = len(clip.frames)
+        if labelled and len(clip.labelled) < n:  # sparse labels: a labelled target, a gap before it
+            targets = [t for t in clip.labelled if t >= 1]
+            target = targets[int(rng.integers(len(targets)))]
+            gap = 1 + int(rng.integers(min(max_gap, target)))
+            return c, target - gap, target
+        t = int(rng.integers(n))
+        lo, hi = max(0, t - max_gap), min(n - 1, t + max_gap)
+        others = [u for u in range(lo, hi + 1) if u != t]
+        u = others[int(rng.integers(len(others)))]
+        return c, min(t, u), max(t, u)
+
+    def _pair_clips(self, labelled: bool) -> list[int]:
+        """Clips a pair can come from: two frames, and (labelled) a labelled frame after the first."""
+        if not hasattr(self, "_pairable"):
+            self._pairable: dict[bool, list[int]] = {}
+        if labelled not in self._pairable:
+            self._pairable[labelled] = [
+                c
+                for c, clip in enumerate(self.clips)
+                if len(clip.frames) >= 2 and (not labelled or any(t >= 1 for t in clip.labelled))
+            ]
+        return self._pairable[labelled]
 
     # --- batches ------------------------------------------------------------------------------------
     def frame_batch(
@@ -358,6 +409,37 @@ class PairBatch:
     labels: Tensor | None
     flow: Tensor | None = None
     flow_valid: Tensor | None = None
+
+
+def _is_vspw_root(root: Path) -> bool:
+    return root.is_dir() and (
+        (root / "data").is_dir() or any((d / "origin").is_dir() for d in root.iterdir() if d.is_dir())
+    )
+
+
+def _cityscapes_clips(root: Path, split: str, num_classes: int, max_clips: int | None) -> list[ClipFrames]:
+    """Every snippet of a Cityscapes split, read lazily (frames and gtFine labelIds by file)."""
+    from mpvss_core.data.readers.cityscapes import cityscapes_snippet_files, labelid_lut
+
+    lut = labelid_lut(num_classes)
+    clips = []
+    for name, frames, labels in cityscapes_snippet_files(root, split)[:max_clips]:
+        clips.append(ClipFrames(name, frames, labels, [], lut))
+    return clips
+
+
+def _footage_clips(root: Path, max_clips: int | None) -> list[ClipFrames]:
+    """Any other source `--data` reads (folders of videos / frames, a video, a zip): decoded once."""
+    from mpvss_core.evaluation.datasets import resolve_data
+
+    clips = []
+    for entry in resolve_data(str(root), max_clips=max_clips).entries:
+        clip = entry.load()
+        labelled = [bool(x) or None for x in clip.labelled]  # True where a label map exists
+        clips.append(
+            ClipFrames(clip.name, list(range(clip.num_frames)), [x or None for x in labelled], loaded=clip)
+        )
+    return clips
 
 
 def augment(

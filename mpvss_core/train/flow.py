@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from mpvss_core.config import MPVSSConfig, flow_preset_for
+from mpvss_core.distributed import cleanup_distributed, setup_distributed, wrap_ddp
 from mpvss_core.errors import InputError
 from mpvss_core.methods.table import TRAINABLE, method_config, method_spec
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion, semantic_targets
@@ -50,7 +51,6 @@ from mpvss_core.train.common import (
     pad_labels,
     set_threads,
 )
-from mpvss_core.train.distributed import cleanup_distributed, setup_distributed, wrap_ddp
 from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, fit_stage
 from mpvss_core.train.validate import load_val_clips, propagation_miou
 

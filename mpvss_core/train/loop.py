@@ -32,10 +32,10 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from mpvss_core.distributed import DistInfo, all_reduce_max, barrier
 from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.train.common import command_line, device_name
 from mpvss_core.train.data import step_rng
-from mpvss_core.train.distributed import DistInfo, all_reduce_max, barrier
 from mpvss_core.train.state import LoopState, has_checkpoint, load_run_checkpoint, save_run_checkpoint
 
 __all__ = ["LoopConfig", "OptimConfig", "TrainLoop", "build_optimizer", "lr_factor"]

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from mpvss_core.build import build_model
 from mpvss_core.config import get_preset
+from mpvss_core.distributed import cleanup_distributed, setup_distributed, wrap_ddp
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion, semantic_targets
 from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.modeling.segmenter import KeyFrameSegmenter
@@ -31,7 +32,6 @@ from mpvss_core.train.common import (
     set_threads,
 )
 from mpvss_core.train.data import BalanceConfig
-from mpvss_core.train.distributed import cleanup_distributed, setup_distributed, wrap_ddp
 from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, fit_stage
 from mpvss_core.train.validate import load_val_clips, per_frame_miou
 

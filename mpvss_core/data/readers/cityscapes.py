@@ -78,6 +78,32 @@ def list_cityscapes_sequences(root: str | Path, split: str) -> list[tuple[str, s
     return out
 
 
+def labelid_lut(num_classes: int = len(CITYSCAPES_CLASSES)) -> np.ndarray:
+    """256 uint8 lookup: Cityscapes labelId -> trainId, 255 for other ids and train ids >= num_classes."""
+    return np.where(num_classes > _LABELID_LUT, _LABELID_LUT, IGNORE_INDEX).astype(np.uint8)
+
+
+def cityscapes_snippet_files(root: str | Path, split: str) -> list[tuple[str, list[Path], list[Path | None]]]:
+    """(clip name, frame files, per frame its gtFine labelIds file or None) of every snippet of a split,
+    without reading any image (training reads them lazily)."""
+    root = Path(root)
+    out = []
+    for city_dir in sorted(d for d in _split_dir(root, split).iterdir() if d.is_dir()):
+        gt_dir = root / "gtFine" / split / city_dir.name
+        for seq, frames in sorted(_scan_city(city_dir).items()):
+            runs = _snippets(frames)
+            for run in runs:
+                name = f"{city_dir.name}_{seq}" + (f"_{run[0]:06d}" if len(runs) > 1 else "")
+                labels = []
+                for n in run:
+                    gt = gt_dir / f"{city_dir.name}_{seq}_{n:06d}_gtFine_labelIds.png"
+                    labels.append(gt if gt.is_file() else None)
+                out.append((name, [frames[n] for n in run], labels))
+    if not out:
+        raise InputError(f"no '<city>_<seq>_<frame>_leftImg8bit.png' frames in '{root}', split {split!r}")
+    return out
+
+
 def read_cityscapes_sequence(
     root: str | Path,
     split: str,

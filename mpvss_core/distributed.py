@@ -1,7 +1,9 @@
-"""torchrun / DistributedDataParallel setup; a single process needs nothing (world size 1).
+"""torchrun: process-group setup, DistributedDataParallel, and the collectives training and
+evaluation share; a single process needs nothing (world size 1).
 
     dist_info = setup_distributed("auto")      # reads RANK / WORLD_SIZE / LOCAL_RANK set by torchrun
-    module = wrap_ddp(module, dist_info)       # DDP only when world size > 1
+    module = wrap_ddp(module, dist_info)       # training: DDP only when world size > 1
+    parts = gather_objects(my_part, dist_info) # evaluation: every rank's part, in rank order
     ...
     cleanup_distributed(dist_info)
 
@@ -18,7 +20,18 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["DistInfo", "cleanup_distributed", "resolve_device", "setup_distributed", "wrap_ddp"]
+__all__ = [
+    "DistInfo",
+    "all_reduce_max",
+    "barrier",
+    "broadcast_object",
+    "cleanup_distributed",
+    "gather_objects",
+    "launched_by_torchrun",
+    "resolve_device",
+    "setup_distributed",
+    "wrap_ddp",
+]
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,29 @@ def all_reduce_max(value: float, info: DistInfo) -> float:
 def barrier(info: DistInfo) -> None:
     if info.distributed:
         dist.barrier()
+
+
+def launched_by_torchrun() -> bool:
+    """Whether this process is one of several started by torchrun (WORLD_SIZE > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def gather_objects(obj, info: DistInfo) -> list:
+    """Every rank's `obj` (picklable), in rank order, on every rank ([obj] for one process)."""
+    if not info.distributed:
+        return [obj]
+    out: list = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj, info: DistInfo):
+    """Rank 0's `obj` on every rank (decisions every rank must share, e.g. a cache hit)."""
+    if not info.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def cleanup_distributed(info: DistInfo) -> None:
