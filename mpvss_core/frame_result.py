@@ -122,7 +122,9 @@ def to_image_tensor(frame: np.ndarray, device: torch.device) -> Tensor:
 
 def labels_of(scores: Tensor) -> np.ndarray:
     """1xKxHxW semantic scores -> HxW uint8 labels (argmax; K <= 255 classes)."""
-    return scores.argmax(1)[0].to(torch.uint8).cpu().numpy()
+    from mpvss_core.modeling import mpvss
+
+    return mpvss.scores_to_labels(scores)[0].cpu().numpy()
 
 
 def winner_flow(

@@ -173,18 +173,30 @@ class VideoPredictor:
         spec: the resolved model (`spec.resolve_model`).
         method: a method name of the table (aliases such as `stages_3` resolve).
         device: torch device of the model (default: CUDA if available, else CPU).
+        path: "fast" (the default) or "reference" (the code as the paper's implementation writes it;
+            `methods.propagator.PATHS`): the same labels, the fast one sooner.
+        prune: query pruning threshold (beyond the paper; 0 = off): non-key frames propagate only the
+            queries whose key-frame mass reaches it (`Propagator.kept_queries`).
     Attributes:
         spec, method (the table name), model (the nn.Module), propagator, device.
     Raises:
         InputError / MethodUnavailableError: unknown method, or one the model cannot run.
     """
 
-    def __init__(self, spec: ModelSpec, method: str, device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        method: str,
+        device: str | torch.device | None = None,
+        *,
+        path: str = "fast",
+        prune: float = 0.0,
+    ) -> None:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model = spec.load(method, device=device)
         self.spec: ModelSpec | None = spec
-        self.propagator: Propagator = build_propagator(method, model)
+        self.propagator: Propagator = build_propagator(method, model, path=path, prune=prune)
         self.method: str = self.propagator.method
         # a flow module that was never trained, run because the user asked (resolve_model(allow_untrained))
         self.untrained: bool = spec.entry(method).untrained

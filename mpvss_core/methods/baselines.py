@@ -19,7 +19,7 @@ import time
 import numpy as np
 from torch import Tensor
 
-from mpvss_core.frame_result import FrameResult, labels_of
+from mpvss_core.frame_result import FrameResult
 from mpvss_core.methods.propagator import KeyFrame, Propagator, sync
 from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.modeling.warp import backward_warp
@@ -51,35 +51,43 @@ class OpticalFlow(Propagator):
     from both neighbouring key frames when the method is bi-directional."""
 
     def __init__(
-        self, model: MPVSS, method: str = "optical_flow", flow_algorithm: str = "dis_medium"
+        self, model: MPVSS, method: str = "optical_flow", flow_algorithm: str = "dis_medium", **kwargs
     ) -> None:
-        super().__init__(model, method)
+        super().__init__(model, method, **kwargs)
         self.flow = ClassicalFlow(flow_algorithm)
 
     def _warp_from(
-        self, key: KeyFrame, gray: np.ndarray, size: tuple[int, int]
-    ) -> tuple[Tensor, Tensor, np.ndarray, float]:
-        """(semantic scores, warped mask logits, HxWx2 flow, flow seconds) of the frame from one key."""
+        self, key: KeyFrame, gray: np.ndarray, keep: Tensor | None = None
+    ) -> tuple[Tensor, np.ndarray, float]:
+        """(warped mask logits of the `keep` queries (all: None), HxWx2 flow, flow seconds) of the frame
+        from one key."""
         if key.gray is None:
             key.gray = to_gray(key.frame)
         t0 = time.perf_counter()
         flow = self.flow(gray, key.gray)
         flow_s = time.perf_counter() - t0
-        mask_logits = key.state.mask_logits
+        mask_logits = key.state.mask_logits if keep is None else key.state.mask_logits[:, keep]
         grid = flow_to_mask_grid(flow, mask_logits.shape[-2:], self.device)
         warped = backward_warp(mask_logits, grid.to(mask_logits.dtype), self.model.cfg.warp_mode)
-        return self._semantic(key.state.class_logits, warped, size), warped, flow, flow_s
+        return warped, flow, flow_s
 
     def _predict(self, frame, index, key, nxt, diag):
         t0 = time.perf_counter()
-        size = frame.shape[:2]
         gray = to_gray(frame)
-        scores, warped, flow, flow_s = self._warp_from(key, gray, size)
+        keep = self.kept_queries(key, diag)
+        warped, flow, flow_s = self._warp_from(key, gray, keep)
+        classes = key.state.class_logits if keep is None else key.state.class_logits[:, keep]
+        w_key, w_next = self._weights(index, key, nxt)
+        parts = [(classes, warped, w_key)]
         if nxt is not None:
-            scores_next, _, _, flow_next_s = self._warp_from(nxt, gray, size)
-            scores = self._fuse(scores, scores_next, index, key, nxt)
+            keep_next = self.kept_queries(nxt, diag)
+            warped_next, _, flow_next_s = self._warp_from(nxt, gray, keep_next)
+            next_classes = (
+                nxt.state.class_logits if keep_next is None else nxt.state.class_logits[:, keep_next]
+            )
+            parts.append((next_classes, warped_next, w_next))
             flow_s += flow_next_s
-        labels = labels_of(scores)
+        labels = self.labels(parts, frame.shape[:2])
         sync(self.device)
         t_model = time.perf_counter() - t0
         r = FrameResult(index, False, key.index, labels, next_key_index=None if nxt is None else nxt.index)

@@ -26,15 +26,18 @@ class LearnedFlow(Propagator):
         image = to_image_tensor(frame, self.device)
         want_flows = bool({"flows", "flow"} & diag)
         prop = self.model.propagate(
-            key.state, image, return_flows=want_flows, return_attention="attention" in diag
+            key.state,
+            image,
+            return_flows=want_flows,
+            return_attention="attention" in diag,
+            queries=self.kept_queries(key, diag),
         )
-        scores = self._semantic(prop.class_logits, prop.mask_logits, frame.shape[:2])
+        w_key, w_next = self._weights(index, key, nxt)
+        parts = [(prop.class_logits, prop.mask_logits, w_key)]
         if nxt is not None:
-            prop_next = self.model.propagate(nxt.state, image)
-            scores_next = self._semantic(prop_next.class_logits, prop_next.mask_logits, frame.shape[:2])
-            scores = self._fuse(scores, scores_next, index, key, nxt)
-        label_t = scores.argmax(1)[0]
-        labels = label_t.to(torch.uint8).cpu().numpy()
+            prop_next = self.model.propagate(nxt.state, image, queries=self.kept_queries(nxt, diag))
+            parts.append((prop_next.class_logits, prop_next.mask_logits, w_next))
+        labels = self.labels(parts, frame.shape[:2])
         sync(self.device)
         t_model = time.perf_counter() - t0
         r = FrameResult(index, False, key.index, labels, next_key_index=None if nxt is None else nxt.index)
@@ -50,7 +53,11 @@ class LearnedFlow(Propagator):
         if "flow" in diag:
             # the flow to the previous key; with fused scores its winning query is still a good guess
             r.flow = winner_flow(
-                prop.class_logits, prop.mask_logits, prop.flow, label_t.long(), frame.shape[:2]
+                prop.class_logits,
+                prop.mask_logits,
+                prop.flow,
+                torch.from_numpy(labels).long(),
+                frame.shape[:2],
             )
         if "attention" in diag:
             r.attention = attention_to_numpy(prop.attention)

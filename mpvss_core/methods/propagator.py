@@ -34,10 +34,16 @@ from torch import Tensor
 from mpvss_core.errors import InputError
 from mpvss_core.frame_result import FrameResult, check_frame, diagnostic_set, labels_of, to_image_tensor
 from mpvss_core.methods.table import MethodSpec, method_spec
+from mpvss_core.modeling import mpvss
 from mpvss_core.modeling.mpvss import MPVSS, KeyState
 from mpvss_core.schedules import FixedInterval, Schedule
 
-__all__ = ["KeyFrame", "KeyCache", "Propagator", "sync"]
+__all__ = ["KeyFrame", "KeyCache", "PATHS", "Propagator", "sync"]
+
+# How inference runs: "fast" (labels by `modeling.mpvss.semantic_labels`, the flow module's convolutions
+# in channels-last layout) or "reference" (full-resolution scores then argmax, channels-first: the
+# code as the paper's implementation writes it). Both give the same labels on the val clips (tested).
+PATHS = ("fast", "reference")
 
 
 @dataclass
@@ -51,6 +57,7 @@ class KeyFrame:
     seconds: float
     gray: np.ndarray | None = None  # classical flow's grey image, made on first use
     charged: bool = False  # its segmenter time has been charged to a result
+    keep: Tensor | None = None  # the queries propagated from it (query pruning), chosen on first use
 
 
 class KeyCache(OrderedDict):
@@ -95,11 +102,20 @@ class Propagator:
 
     every_frame_key = False  # per_frame
 
-    def __init__(self, model: MPVSS, method: str) -> None:
+    def __init__(self, model: MPVSS, method: str, path: str = "fast", prune: float = 0.0) -> None:
+        if path not in PATHS:
+            raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+        if not 0.0 <= prune < 1.0:
+            raise ValueError(f"prune must be within [0, 1), got {prune}")
+        self.prune = float(prune)
         self.spec: MethodSpec = method_spec(method)
         self.method = self.spec.name
         self.model = model.eval()
         self.device = next(model.parameters()).device
+        self.path = path
+        # the flow module's convolutions are ~20 % faster channels-last on CPU
+        memory_format = torch.channels_last if path == "fast" else torch.contiguous_format
+        model.flow.to(memory_format=memory_format)
 
     @property
     def bidirectional(self) -> bool:
@@ -225,8 +241,7 @@ class Propagator:
         t0 = time.perf_counter()
         image = to_image_tensor(frame, self.device)
         state = self.model.segment_key(image)
-        scores = self.model.semantic_inference(state.class_logits, state.mask_logits, frame.shape[:2])
-        labels = labels_of(scores)
+        labels = self.labels([(state.class_logits, state.mask_logits, 1.0)], frame.shape[:2])
         sync(self.device)
         return KeyFrame(index, frame, state, labels, time.perf_counter() - t0)
 
@@ -261,14 +276,37 @@ class Propagator:
         """(result with labels and diagnostics, model seconds) of a non-key frame."""
         raise NotImplementedError
 
-    def _semantic(self, class_logits: Tensor, mask_logits: Tensor, size: tuple[int, int]) -> Tensor:
-        return self.model.semantic_inference(class_logits, mask_logits, size)
+    def labels(self, parts: list[tuple[Tensor, Tensor, float]], size: tuple[int, int]) -> np.ndarray:
+        """HxW uint8 labels of sum_i w_i * semantic scores(class_logits_i, mask_logits_i) (batch 1)."""
+        if self.path == "fast":
+            return mpvss.semantic_labels(parts, size)[0].cpu().numpy()
+        scores = sum(w * self.model.semantic_inference(c, m, size) for c, m, w in parts)
+        return labels_of(scores)
+
+    def kept_queries(self, key: KeyFrame, diag: frozenset[str]) -> Tensor | None:
+        """The queries a non-key frame propagates from `key` (None: all of them).
+
+        Query pruning (beyond the paper, `prune` > 0; off when diagnostics are asked for, so that query
+        ids stay those of the key frame): a query whose mass at the key frame, (1 - P(no object)) x its
+        mean mask probability, is below `prune` is not propagated; it can hardly win a pixel. The most
+        massive query is always kept. With prune = 0 nothing is pruned.
+        """
+        if self.prune <= 0.0 or diag:
+            return None
+        if key.keep is None:
+            probs = key.state.class_logits[0].softmax(-1)
+            mass = (1.0 - probs[:, -1]) * key.state.mask_logits[0].sigmoid().mean((-2, -1))
+            keep = torch.nonzero(mass >= self.prune).flatten()
+            key.keep = keep if len(keep) else mass.argmax().view(1)
+        return key.keep
 
     @staticmethod
-    def _fuse(scores: Tensor, scores_next: Tensor, index: int, key: KeyFrame, nxt: KeyFrame) -> Tensor:
-        """Bi-directional fusion by temporal distance (see the module docstring)."""
+    def _weights(index: int, key: KeyFrame, nxt: KeyFrame | None) -> tuple[float, float]:
+        """Bi-directional fusion weights of the previous and the next key (see the module docstring)."""
+        if nxt is None:
+            return 1.0, 0.0
         span = nxt.index - key.index
-        return scores * ((nxt.index - index) / span) + scores_next * ((index - key.index) / span)
+        return (nxt.index - index) / span, (index - key.index) / span
 
     @staticmethod
     def _fill_masks(r: FrameResult, class_logits: Tensor, mask_logits: Tensor) -> None:

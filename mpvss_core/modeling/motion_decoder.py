@@ -179,6 +179,17 @@ class FlowQueryTransformer(nn.Module):
         self.layers = nn.ModuleList(
             JointAttentionLayer(d, cfg.num_heads, cfg.dim_feedforward) for _ in range(cfg.num_layers)
         )
+        # sine position tokens per map size: constants, computed once (not parameters, not saved)
+        self._pos_tokens: dict[tuple, Tensor] = {}
+
+    def position_tokens(self, height: int, width: int, like: Tensor) -> Tensor:
+        """1x(h*w)xd sine position embedding of an hxw motion map (cached per size, dtype, device)."""
+        d = self.query_embed.embedding_dim
+        key = (height, width, like.dtype, like.device)
+        if key not in self._pos_tokens:
+            pos = sine_position_embedding(height, width, d // 2, like).flatten(2).transpose(1, 2)
+            self._pos_tokens[key] = pos.contiguous()
+        return self._pos_tokens[key]
 
     def forward(
         self, motion_feats: list[Tensor], query_features: Tensor | None, return_attention: bool = False
@@ -213,7 +224,7 @@ class FlowQueryTransformer(nn.Module):
             height, width = feat.shape[-2:]
             shapes.append((height, width))
             tokens.append(proj(feat).flatten(2).transpose(1, 2) + self.level_embed.weight[i])
-            pos.append(sine_position_embedding(height, width, d // 2, feat).flatten(2).transpose(1, 2))
+            pos.append(self.position_tokens(height, width, feat))
 
         attention: list[FlowAttention] | None = [] if return_attention else None
         n = self.num_queries
@@ -336,7 +347,11 @@ class MotionDecoder(nn.Module):
             self.fusion = FlowFusion(cfg.fuse_bias_init)
 
     def forward(
-        self, feats: list[Tensor], query_features: Tensor | None = None, return_attention: bool = False
+        self,
+        feats: list[Tensor],
+        query_features: Tensor | None = None,
+        return_attention: bool = False,
+        queries: Tensor | None = None,
     ) -> MotionDecoderOutput:
         """Predict flows.
 
@@ -344,8 +359,10 @@ class MotionDecoder(nn.Module):
             feats: encoder outputs [conv2, conv3, conv4, conv5, conv6].
             query_features: BxNxC key-frame queries Q_O^k (needed when query flow and query_init are on).
             return_attention: return the flow queries' attention maps (query branch only).
+            queries: indices of the queries whose flows are wanted (all when None). Every query still
+                takes part in the joint attention, so a selected query's flow equals its unselected one.
         Returns:
-            MotionDecoderOutput with flows on the conv2 grid.
+            MotionDecoderOutput with flows on the conv2 grid (N = the selected queries).
         """
         conv2, conv3, conv4, conv5, conv6 = feats
         query_flow = pixel_flow = attention = None
@@ -354,6 +371,8 @@ class MotionDecoder(nn.Module):
             query_feat, (r6, r5, r4), attention = self.transformer(
                 [conv6, conv5, conv4], query_features, return_attention
             )
+            if queries is not None:
+                query_feat = query_feat[:, queries]
             query_flow = self.query_flow_head(query_feat, conv2)
             deep = [r4, r5, r6]
         if self.pixel_decoder is not None:
@@ -366,5 +385,6 @@ class MotionDecoder(nn.Module):
             assert pixel_flow is not None
             batch, _, height, width = pixel_flow.shape
             # the learned FlowNet baseline: one flow, shared (expanded, not copied) by every query
-            flow = pixel_flow.unsqueeze(1).expand(batch, self.num_queries, 2, height, width)
+            n = self.num_queries if queries is None else len(queries)
+            flow = pixel_flow.unsqueeze(1).expand(batch, n, 2, height, width)
         return MotionDecoderOutput(flow, query_flow, pixel_flow, attention)

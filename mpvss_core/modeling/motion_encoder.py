@@ -20,9 +20,27 @@ from torch import Tensor, nn
 from ..config import FlowConfig
 from .segmenter import pad_to_multiple
 
-__all__ = ["MotionEncoder", "prepare_flow_input"]
+__all__ = ["MotionEncoder", "prepare_flow_image", "prepare_flow_input"]
 
 LEAKY_SLOPE = 0.1
+
+
+def prepare_flow_image(
+    image: Tensor, pixel_mean: Tensor, input_scale: float = 0.5, multiple: int = 32
+) -> Tensor:
+    """One Bx3xHxW image (RGB 0..255) -> its three normalised, padded, resized channels of the pair.
+
+    Every step is per channel, so `cat(prepare_flow_image(current), prepare_flow_image(key))` equals
+    `prepare_flow_input(current, key)` exactly: a key frame's half is prepared once for all the frames
+    propagated from it (`KeyState.flow_input`).
+    """
+    x = image.to(pixel_mean.dtype) / 255.0 - pixel_mean.view(1, 3, 1, 1)
+    x = pad_to_multiple(x, multiple)
+    if input_scale != 1.0:
+        height, width = x.shape[-2:]
+        size = (round(height * input_scale), round(width * input_scale))
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return x
 
 
 def prepare_flow_input(
@@ -87,17 +105,26 @@ class MotionEncoder(nn.Module):
                 nn.init.kaiming_normal_(m.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
                 nn.init.zeros_(m.bias)
 
-    def forward(self, current: Tensor, key: Tensor) -> list[Tensor]:
+    def prepare(self, image: Tensor) -> Tensor:
+        """One image's half of the encoder input (`prepare_flow_image`)."""
+        return prepare_flow_image(image, self.pixel_mean[:3], self.input_scale)
+
+    def forward(self, current: Tensor, key: Tensor, key_prepared: Tensor | None = None) -> list[Tensor]:
         """Encode the pair.
 
         Args:
             current: Bx3xHxW frame being predicted, RGB 0..255.
             key: Bx3xHxW key frame, RGB 0..255.
+            key_prepared: `prepare(key)` when already computed (it is reused for a key's frames).
         Returns:
             [conv2, conv3, conv4, conv5, conv6], conv_i of shape BxC_ix(h/2^i)x(w/2^i) for the prepared
             input size hxw (ceil division at the odd sizes of conv5/conv6).
         """
-        x = prepare_flow_input(current, key, self.pixel_mean, self.input_scale)
+        if key_prepared is None:
+            x = prepare_flow_input(current, key, self.pixel_mean, self.input_scale)
+        else:
+            cur = self.prepare(current)
+            x = torch.cat((cur, key_prepared.expand(cur.shape[0], -1, -1, -1)), dim=1)
         feats = []
         for stage in self.stages:
             x = stage(x)

@@ -15,6 +15,7 @@ crop, `einsum(softmax(cls)[..., :-1], sigmoid(mask))`, no thresholding.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +41,8 @@ class KeyState:
         query_features: BxQxC Q_O^k (after the decoder LayerNorm).
         image: Bx3xHxW the raw key image, RGB 0..255 (the flow module's second input).
         aux_class_logits / aux_mask_logits: earlier decoder stages (deep supervision), or None.
+        flow_input: the key image's half of the flow module's input, prepared on first use and kept
+            for the key's other frames (`MotionEncoder.prepare`).
     """
 
     class_logits: Tensor
@@ -48,6 +51,7 @@ class KeyState:
     image: Tensor
     aux_class_logits: tuple[Tensor, ...] | None = None
     aux_mask_logits: tuple[Tensor, ...] | None = None
+    flow_input: Tensor | None = None
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -79,6 +83,88 @@ class Propagation:
     attention: list[FlowAttention] | None = None
 
 
+def upsample_masks(mask_logits: Tensor, image_size: tuple[int, int]) -> Tensor:
+    """BxQxhxw mask logits at 1/4 of the padded input -> BxQxHxW logits of the unpadded input (bilinear
+    to the padded size, then cropped: Mask2Former's convention)."""
+    height, width = image_size
+    return F.interpolate(
+        mask_logits,
+        size=(4 * mask_logits.shape[-2], 4 * mask_logits.shape[-1]),
+        mode="bilinear",
+        align_corners=False,
+    )[..., :height, :width]
+
+
+def class_scores(class_logits: Tensor, masks: Tensor) -> Tensor:
+    """BxQx(K+1) class logits (last = no-object, dropped) + BxQxHxW mask logits -> BxKxHxW scores
+    `sum_q softmax(class)_q,c * sigmoid(mask_q)`."""
+    return torch.einsum("bqc,bqhw->bchw", class_logits.softmax(-1)[..., :-1], masks.sigmoid())
+
+
+def scores_to_labels(scores: Tensor) -> Tensor:
+    """BxKxHxW scores -> BxHxW uint8 label map (argmax over classes; K <= 255)."""
+    return scores.argmax(1).to(torch.uint8)
+
+
+def semantic_labels(
+    parts: Sequence[tuple[Tensor, Tensor, float]], image_size: tuple[int, int], tile_elements: int = 1 << 22
+) -> Tensor:
+    """Label map of a weighted sum of semantic score maps, without full-resolution score maps (the
+    fast path of `scores_to_labels(sum_i w_i * semantic_inference(c_i, m_i, size))`).
+
+    The masks are upsampled in channels-last layout (4x faster than channels-first on CPU), passed
+    through the sigmoid in place, weighted by the class probabilities in one matrix product per part,
+    and reduced to labels with `first_argmax` (argmax's tie rule). Large frames go in bands of rows of
+    at most `tile_elements` upsampled values: bilinear upsampling by 4 (align_corners=False) reads only
+    the neighbouring mask rows, so a band upsampled with one mask row of context on each side equals
+    the same rows of the full upsampling. The values differ from the reference path in the last bits
+    (another summation order), so a pixel whose two best classes tie to the last bit could get the
+    other class: measured on the val clips, no pixel does (README, performance section).
+
+    Args:
+        parts: (class_logits BxQx(K+1), mask_logits BxQxhxw at 1/4 of the padded input, weight); one
+            part for a plain prediction, two for the bi-directional fusion.
+        image_size: (H, W) of the unpadded input.
+    Returns:
+        BxHxW uint8 labels.
+    """
+    height, width = image_size
+    batch, queries, h, w = parts[0][1].shape
+    out = torch.empty(batch, height, width, dtype=torch.uint8, device=parts[0][1].device)
+    weights = [
+        (c.softmax(-1)[..., :-1].transpose(1, 2) * float(wt)).contiguous() for c, _, wt in parts
+    ]  # BxKxQ
+    masks = [m.contiguous(memory_format=torch.channels_last) for _, m, _ in parts]
+    rows_out = -(-height // 4)  # mask rows that cover the unpadded frame
+    tile_rows = max(1, tile_elements // (queries * 16 * w))
+    for b in range(batch):
+        for a in range(0, rows_out, tile_rows):
+            lo, hi = max(a - 1, 0), min(a + tile_rows + 1, h)
+            n = min(4 * tile_rows, height - 4 * a)
+            r0 = 4 * (a - lo)
+            total = None
+            for m, p in zip(masks, weights, strict=True):
+                band = F.interpolate(m[b : b + 1, :, lo:hi], size=(4 * (hi - lo), 4 * w), mode="bilinear",
+                                     align_corners=False)  # fmt: skip
+                sig = band.permute(0, 2, 3, 1)[0, r0 : r0 + n, :width].reshape(-1, queries).sigmoid_()  # NxQ
+                scores = p[b] @ sig.t()  # K x N
+                total = scores if total is None else total.add_(scores)
+            out[b, 4 * a : 4 * a + n] = first_argmax(total).view(n, width)
+    return out
+
+
+def first_argmax(scores: Tensor) -> Tensor:
+    """KxN scores -> N uint8: the first class with the highest score (argmax's tie rule, K <= 255).
+
+    Four element-wise passes (max, equality, weighting, max) instead of `argmax(0)`, which is 8x
+    slower on CPU for a reduction over the leading dimension.
+    """
+    k = scores.shape[0]
+    rank = torch.arange(k, 0, -1, dtype=torch.uint8, device=scores.device).view(k, 1)  # K .. 1
+    best = scores.amax(0)
+    return k - (scores == best).to(torch.uint8).mul_(rank).amax(0)
+
+
 def semantic_inference(class_logits: Tensor, mask_logits: Tensor, image_size: tuple[int, int]) -> Tensor:
     """Mask2Former semantic scores.
 
@@ -87,16 +173,9 @@ def semantic_inference(class_logits: Tensor, mask_logits: Tensor, image_size: tu
         mask_logits: BxQxhxw at 1/4 of the padded input (padded size = 4h x 4w).
         image_size: (H, W) of the unpadded input.
     Returns:
-        BxKxHxW scores; the label map is `scores.argmax(1)`.
+        BxKxHxW scores; the label map is `scores_to_labels(scores)`.
     """
-    height, width = image_size
-    masks = F.interpolate(
-        mask_logits,
-        size=(4 * mask_logits.shape[-2], 4 * mask_logits.shape[-1]),
-        mode="bilinear",
-        align_corners=False,
-    )[..., :height, :width]
-    return torch.einsum("bqc,bqhw->bchw", class_logits.softmax(-1)[..., :-1], masks.sigmoid())
+    return class_scores(class_logits, upsample_masks(mask_logits, image_size))
 
 
 class FlowModule(nn.Module):
@@ -108,10 +187,20 @@ class FlowModule(nn.Module):
         self.decoder = decoder
 
     def forward(
-        self, current: Tensor, key: Tensor, query_features: Tensor | None, return_attention: bool = False
+        self,
+        current: Tensor,
+        key: Tensor,
+        query_features: Tensor | None,
+        return_attention: bool = False,
+        key_prepared: Tensor | None = None,
+        queries: Tensor | None = None,
     ):
-        """current, key: Bx3xHxW RGB 0..255; query_features: BxQxC -> MotionDecoderOutput."""
-        return self.decoder(self.encoder(current, key), query_features, return_attention)
+        """current, key: Bx3xHxW RGB 0..255; query_features: BxQxC -> MotionDecoderOutput.
+
+        `key_prepared`: the key's prepared half of the encoder input, when already computed;
+        `queries`: the queries whose flows are wanted (`MotionDecoder.forward`)."""
+        feats = self.encoder(current, key, key_prepared)
+        return self.decoder(feats, query_features, return_attention, queries)
 
 
 class MPVSS(nn.Module):
@@ -154,6 +243,7 @@ class MPVSS(nn.Module):
         return_flows: bool = False,
         return_attention: bool = False,
         all_stages: bool = False,
+        queries: Tensor | None = None,
     ) -> Propagation:
         """Propagate the key frame's masks to frames `images` (Bx3xHxW RGB 0..255, same size as the key).
 
@@ -163,6 +253,8 @@ class MPVSS(nn.Module):
             return_flows: include the final/query/pixel flows (BxQx2xh8xw8).
             return_attention: include the flow queries' attention maps per decoder layer.
             all_stages: also warp the earlier decoder stages' masks with the same flow (training).
+            queries: propagate only these queries (indices; query pruning): their masks, flows and
+                classes are those they have without pruning (all queries still attend jointly).
         Returns:
             Propagation with warped mask logits BxQx(Hp/4)x(Wp/4) and the key frame's class logits.
         """
@@ -170,17 +262,24 @@ class MPVSS(nn.Module):
             raise ValueError(
                 f"frame {tuple(images.shape)} and key frame {tuple(key_state.image.shape)} differ in shape"
             )
+        if all_stages and queries is not None:
+            raise ValueError("all_stages (training) propagates every query: queries must be None")
         if all_stages and key_state.aux_mask_logits is None:
             raise ValueError("all_stages=True needs a key state from segment_key(..., return_aux=True)")
-        flows = self.flow(images, key_state.image, key_state.query_features, return_attention)
-        mask_logits = self._warp(key_state.mask_logits, flows.flow, flows.pixel_flow)
+        if key_state.flow_input is None and not torch.is_grad_enabled():
+            key_state.flow_input = self.flow.encoder.prepare(key_state.image)  # once per key frame
+        flows = self.flow(
+            images, key_state.image, key_state.query_features, return_attention, key_state.flow_input, queries
+        )
+        key_masks, key_classes = key_state.mask_logits, key_state.class_logits
+        if queries is not None:
+            key_masks, key_classes = key_masks[:, queries], key_classes[:, queries]
+        mask_logits = self._warp(key_masks, flows.flow, flows.pixel_flow)
         aux_class = aux_mask = None
         if all_stages and key_state.aux_mask_logits is not None:
             aux_mask = tuple(self._warp(m, flows.flow, flows.pixel_flow) for m in key_state.aux_mask_logits)
             aux_class = key_state.aux_class_logits
-        result = Propagation(
-            key_state.class_logits, mask_logits, aux_class, aux_mask, attention=flows.attention
-        )
+        result = Propagation(key_classes, mask_logits, aux_class, aux_mask, attention=flows.attention)
         if return_flows:
             result.flow = flows.flow
             result.query_flow = flows.query_flow

@@ -28,14 +28,17 @@ __all__ = ["backward_warp", "resize_flow"]
 
 
 def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinearly resize an Nx2xhxw pixel flow to Nx2xHxW and rescale its values to the new grid."""
+    """Bilinearly resize an Nx2xhxw pixel flow to Nx2xHxW and rescale its values to the new grid.
+
+    The memory format is kept (a channels-last flow stays channels-last)."""
     h, w = flow.shape[-2:]
     height, width = size
     if (h, w) == (height, width):
         return flow
     flow = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False)
     # dx is measured in pixels of the old grid: a displacement of 1 coarse pixel spans W/w fine pixels
-    return torch.cat((flow[:, :1] * (width / w), flow[:, 1:] * (height / h)), dim=1)
+    scale = torch.tensor([width / w, height / h], dtype=flow.dtype, device=flow.device).view(1, 2, 1, 1)
+    return flow * scale
 
 
 def backward_warp(x: Tensor, flow: Tensor, mode: str = "exact") -> Tensor:
@@ -55,16 +58,24 @@ def backward_warp(x: Tensor, flow: Tensor, mode: str = "exact") -> Tensor:
     if mode not in ("exact", "compat"):
         raise ValueError(f"mode must be 'exact' or 'compat', got {mode!r}")
     height, width = x.shape[-2:]
-    flow = resize_flow(flow.to(x.dtype), (height, width))
-
-    ys = torch.arange(height, dtype=x.dtype, device=x.device).view(1, height, 1)
-    xs = torch.arange(width, dtype=x.dtype, device=x.device).view(1, 1, width)
-    grid_x = xs + flow[:, 0]
-    grid_y = ys + flow[:, 1]
+    # channels-first: resizing a 2-channel flow is slower channels-last (e.g. from channels-last convs)
+    flow = resize_flow(flow.to(x.dtype).contiguous(), (height, width)).permute(0, 2, 3, 1)  # NxHxWx2
     if mode == "exact":
         # max(.., 1): a single row/column has only one valid coordinate, 0, which maps to -1
         norm_x, norm_y = max(width - 1, 1), max(height - 1, 1)
     else:
         norm_x, norm_y = width, height
-    grid = torch.stack((grid_x * (2.0 / norm_x) - 1.0, grid_y * (2.0 / norm_y) - 1.0), dim=-1)
+    # (p + flow) * 2 / norm - 1, per coordinate (x first: grid_sample's order)
+    grid = (_pixel_grid(height, width, x) + flow) * _norm(norm_x, norm_y, x) - 1.0
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def _pixel_grid(height: int, width: int, like: Tensor) -> Tensor:
+    """1xHxWx2 pixel coordinates (x, y)."""
+    ys = torch.arange(height, dtype=like.dtype, device=like.device).view(height, 1).expand(height, width)
+    xs = torch.arange(width, dtype=like.dtype, device=like.device).view(1, width).expand(height, width)
+    return torch.stack((xs, ys), dim=-1).unsqueeze(0)
+
+
+def _norm(norm_x: float, norm_y: float, like: Tensor) -> Tensor:
+    return torch.tensor([2.0 / norm_x, 2.0 / norm_y], dtype=like.dtype, device=like.device)
