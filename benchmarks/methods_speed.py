@@ -28,10 +28,11 @@ from mpvss_core.predictor import VideoPredictor
 from mpvss_core.spec import resolve_model
 
 
-def timed_run(predictor: VideoPredictor, frames, interval: int) -> dict[str, float]:
-    list(predictor.propagate(predictor.init_video(frames[: interval + 1], interval)))  # warm-up
+def timed_run(predictor: VideoPredictor, frames, interval: int, batch: bool = False) -> dict[str, float]:
+    warm = predictor.init_video(frames[: interval + 1], interval)
+    list(predictor.propagate(warm, batch_segment=batch))  # warm-up
     t0 = time.perf_counter()
-    results = list(predictor.propagate(predictor.init_video(frames, interval)))
+    results = list(predictor.propagate(predictor.init_video(frames, interval), batch_segment=batch))
     wall = time.perf_counter() - t0
     model = [r.timings["model_s"] for r in results]
     key = [r.timings["model_s"] for r in results if r.is_key]
@@ -54,6 +55,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--methods", default=",".join(ALL_METHODS))
+    ap.add_argument("--batch-segment", action="store_true", help="offline mode: a segment as one batch")
+    ap.add_argument("--prune", type=float, default=0.0, help="query pruning threshold (0: off)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -65,17 +68,19 @@ def main() -> None:
     names = [n for n in names if spec.can_run(n)]
     clip = next(resolve_data(args.data, max_clips=1).clips())
     frames = clip.frames[: args.frames]
-    methods = {n: VideoPredictor(spec, n, device=args.device) for n in names}
+    methods = {n: VideoPredictor(spec, n, device=args.device, prune=args.prune) for n in names}
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     for _ in range(args.rounds):
         for n in names:
-            runs[n].append(timed_run(methods[n], frames, args.interval))
+            runs[n].append(timed_run(methods[n], frames, args.interval, args.batch_segment))
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in runs.items()}
 
     size = frames.shape[1:3]
     print(
-        f"clip {clip.name}: {len(frames)} frames at {size[0]}x{size[1]}, K={args.interval}, batch 1, "
+        f"clip {clip.name}: {len(frames)} frames at {size[0]}x{size[1]}, K={args.interval}, "
         f"model {args.model}, median of {args.rounds} round(s)"
+        + (", segments batched (offline)" if args.batch_segment else ", latency mode (batch 1)")
+        + (f", query pruning {args.prune:g}" if args.prune else "")
     )
     print(f"device: {device_description(args.device)}, torch {torch.__version__}")
     head = (

@@ -261,12 +261,15 @@ class VideoPredictor:
         *,
         diagnostics: bool | Collection[str] = False,
         return_frames: bool = False,
+        batch_segment: bool = False,
     ) -> Iterator[FrameResult]:
         """Predict every frame the schedule predicts; yields FrameResults in frame order.
 
         Args:
             diagnostics: True, False or names from `frame_result.DIAGNOSTICS`.
             return_frames: attach each result's input frame (`r.frame`, for overlays).
+            batch_segment: offline mode: each segment's non-key frames are predicted as one batch
+                (`Propagator.run`); the default latency mode answers every frame as it arrives.
         """
         if state.consumed and not state.source.indexable:
             raise InputError(
@@ -275,8 +278,10 @@ class VideoPredictor:
         state.consumed = True
         frames = state.source.frames
         if not return_frames:
-            return self.propagator.run(frames, state.schedule, diagnostics=diagnostics)
-        return self._with_frames(frames, state.schedule, diagnostics)
+            return self.propagator.run(
+                frames, state.schedule, diagnostics=diagnostics, batch_segment=batch_segment
+            )
+        return self._with_frames(frames, state.schedule, diagnostics, batch_segment)
 
     def predict_frame(
         self, state: VideoState, index: int, *, diagnostics: bool | Collection[str] = True
@@ -290,7 +295,7 @@ class VideoPredictor:
             state.frames, index, state.schedule, state.keys, diagnostics=diagnostics
         )
 
-    def _with_frames(self, frames, schedule, diagnostics) -> Iterator[FrameResult]:
+    def _with_frames(self, frames, schedule, diagnostics, batch_segment) -> Iterator[FrameResult]:
         held: dict[int, np.ndarray] = {}
 
         def remember() -> Iterator[np.ndarray]:
@@ -298,7 +303,9 @@ class VideoPredictor:
                 held[i] = frame
                 yield frame
 
-        for result in self.propagator.run(remember(), schedule, diagnostics=diagnostics):
+        for result in self.propagator.run(
+            remember(), schedule, diagnostics=diagnostics, batch_segment=batch_segment
+        ):
             for i in [i for i in held if i < result.index]:  # skipped frames (sparse schedules)
                 del held[i]
             result.frame = held.pop(result.index)

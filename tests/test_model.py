@@ -331,3 +331,22 @@ def test_attention_maps_equal_a_manual_softmax():
         k = k.view(1, -1, heads, 64 // heads).transpose(1, 2)
         manual = ((q @ k.transpose(-1, -2)) / (64 // heads) ** 0.5).softmax(-1).mean(1)
     torch.testing.assert_close(weights, manual, atol=1e-5, rtol=1e-4)
+
+
+def test_fast_semantic_labels_equal_the_reference_on_random_inputs():
+    """`semantic_labels` (channels-last upsampling, banded, first-argmax) = argmax of the reference
+    scores, for one part and a weighted pair (the bi-directional fusion), frames of odd sizes, bands."""
+    from mpvss_core.modeling.mpvss import first_argmax, semantic_labels
+
+    g = torch.Generator().manual_seed(0)
+    for size in ((64, 128), (61, 100)):
+        hp, wp = -(-size[0] // 32) * 32, -(-size[1] // 32) * 32
+        c1, c2 = (torch.randn(2, 12, 6, generator=g) * 3 for _ in range(2))
+        m1, m2 = (torch.randn(2, 12, hp // 4, wp // 4, generator=g) * 4 for _ in range(2))
+        ref = semantic_inference(c1, m1, size).argmax(1)
+        assert torch.equal(semantic_labels([(c1, m1, 1.0)], size).long(), ref)
+        assert torch.equal(semantic_labels([(c1, m1, 1.0)], size, tile_elements=5000).long(), ref)  # bands
+        fused = (0.25 * semantic_inference(c1, m1, size) + 0.75 * semantic_inference(c2, m2, size)).argmax(1)
+        assert torch.equal(semantic_labels([(c1, m1, 0.25), (c2, m2, 0.75)], size).long(), fused)
+    ties = torch.tensor([[1.0, 2.0, 2.0], [2.0, 2.0, 0.0], [0.0, 2.0, 2.0]])
+    assert first_argmax(ties).tolist() == ties.argmax(0).tolist() == [1, 0, 0]  # argmax's tie rule

@@ -165,3 +165,37 @@ def test_large_frames_are_downscaled(tmp_path):
     frames = list(src.frames)
     assert frames[0].shape == (32, 80, 3)
     assert any("downscaled" in n for n in src.notes)
+
+
+@pytest.mark.parametrize("name", ["query_flow", "pixel_flow", "bi_pixel_flow", "optical_flow", "copy"])
+def test_batched_segments_give_the_same_labels(name):
+    """Offline mode (a segment's non-key frames as one batch) = latency mode (one frame at a time)."""
+    clip = small_clip(num_frames=8)
+    predictor = stub_predictor(name)
+    one = list(predictor.propagate(predictor.init_video(clip, 3)))
+    batched = list(predictor.propagate(predictor.init_video(clip, 3), batch_segment=True))
+    assert [r.index for r in batched] == list(range(8))
+    for a, b in zip(one, batched, strict=True):
+        assert (a.key_index, a.next_key_index) == (b.key_index, b.next_key_index)
+        np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_query_pruning_at_threshold_zero_changes_nothing_and_prunes_above():
+    clip = small_clip(num_frames=6)
+    tiny = resolve_model("tiny")
+    full = VideoPredictor(tiny, "query_flow", device="cpu")
+    zero = VideoPredictor(tiny, "query_flow", device="cpu", prune=0.0)
+    a = [r.labels for r in full.propagate(full.init_video(clip, 3))]
+    b = [r.labels for r in zero.propagate(zero.init_video(clip, 3))]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    pruned = stub_predictor("query_flow")
+    pruned.propagator.prune = 0.2
+    state = pruned.init_video(clip, 3)
+    results = list(pruned.propagate(state))
+    key = pruned.propagator.segment(clip.frames[0], 0)
+    keep = pruned.propagator.kept_queries(key, frozenset())
+    assert 1 <= len(keep) < 32  # the stub's queries differ in mass: some are dropped
+    assert pruned.propagator.kept_queries(key, frozenset({"masks"})) is None  # diagnostics: all queries
+    assert all(r.labels.shape == (64, 128) for r in results)
+    with pytest.raises(ValueError, match="prune"):
+        VideoPredictor(tiny, "copy", device="cpu", prune=1.5)

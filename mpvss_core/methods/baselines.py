@@ -68,7 +68,7 @@ class OpticalFlow(Propagator):
         flow_s = time.perf_counter() - t0
         mask_logits = key.state.mask_logits if keep is None else key.state.mask_logits[:, keep]
         grid = flow_to_mask_grid(flow, mask_logits.shape[-2:], self.device)
-        warped = backward_warp(mask_logits, grid.to(mask_logits.dtype), self.model.cfg.warp_mode)
+        warped = backward_warp(mask_logits, grid, self.model.cfg.warp_mode)  # float32 grid (also bf16 masks)
         return warped, flow, flow_s
 
     def _predict(self, frame, index, key, nxt, diag):

@@ -21,6 +21,36 @@ class LearnedFlow(Propagator):
     """Masks warped by the model's learned flow (`model.propagate`); bi-directional methods also warp
     the next key frame's masks and fuse the two score maps."""
 
+    def _non_key_results(self, group, key, nxt, diag, batched):
+        """A segment's frames as one batch (offline mode, labels only), else one at a time."""
+        if not batched or diag or len(group) < 2:
+            yield from super()._non_key_results(group, key, nxt, diag, batched)
+            return
+        t0 = time.perf_counter()
+        images = torch.cat([to_image_tensor(p.frame, self.device) for p in group])
+        size = group[0].frame.shape[:2]
+        with self.autocast():
+            props = [self.model.propagate(key.state, images, queries=self.kept_queries(key, diag))]
+            if nxt is not None:
+                props.append(self.model.propagate(nxt.state, images, queries=self.kept_queries(nxt, diag)))
+        weights = [self._weights(p.index, key, nxt) for p in group]
+        parts = [(pr.class_logits, pr.mask_logits) for pr in props]
+        labels = self.batch_labels(parts, [list(w) for w in weights], size)
+        sync(self.device)
+        share = (time.perf_counter() - t0) / len(group)  # each frame's share of the batch
+        for j, p in enumerate(group):
+            r = FrameResult(
+                p.index, False, key.index, labels[j], next_key_index=None if nxt is None else nxt.index
+            )
+            r.timings = {"propagate_s": share, "diagnostics_s": 0.0}
+            r.timings["model_s"] = share
+            if not key.charged and key.index != p.index:
+                key.charged = True
+                r.timings["hidden_key_s"] = key.seconds
+                r.timings["model_s"] += key.seconds
+            r.timings["e2e_s"] = p.read_s + r.timings["model_s"]
+            yield r
+
     def _predict(self, frame, index, key, nxt, diag):
         t0 = time.perf_counter()
         image = to_image_tensor(frame, self.device)

@@ -113,9 +113,19 @@ class Propagator:
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.path = path
-        # the flow module's convolutions are ~20 % faster channels-last on CPU
+        # the flow module's convolutions are ~20 % faster channels-last on CPU, and the fusion conv's
+        # pixel half is shared by every query (`FlowFusion.forward`)
         memory_format = torch.channels_last if path == "fast" else torch.contiguous_format
         model.flow.to(memory_format=memory_format)
+        if model.flow.decoder.fusion is not None:
+            model.flow.decoder.fusion.split = path == "fast"
+        # on CUDA the fast path runs the networks in bfloat16 (autocast); sampling grids, warping and
+        # semantic inference stay float32 (`modeling.warp`, `semantic_labels`)
+        self.bf16 = path == "fast" and self.device.type == "cuda"
+
+    def autocast(self):
+        """bfloat16 autocast on CUDA for the fast path, a no-op context elsewhere."""
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16)
 
     @property
     def bidirectional(self) -> bool:
@@ -132,6 +142,7 @@ class Propagator:
         schedule: Schedule | int,
         *,
         diagnostics: bool | Collection[str] = False,
+        batch_segment: bool = False,
     ) -> Iterator[FrameResult]:
         """Predict a stream of HxWx3 uint8 RGB frames; yields a FrameResult per predicted frame, in order.
 
@@ -140,9 +151,14 @@ class Propagator:
                 one frame at a time (at most one key-frame segment is buffered).
             schedule: a Schedule, or an int K for FixedInterval(K).
             diagnostics: True, False or names from `frame_result.DIAGNOSTICS`.
+            batch_segment: offline mode: the non-key frames between two key frames depend only on the
+                key frame(s) and themselves, so they are held until the segment is complete and
+                predicted as one batch where the method supports it (learned flows; each frame's
+                model time is its share of the batch). Latency mode (False) answers every frame at once.
         """
         schedule = schedule if isinstance(schedule, Schedule) else FixedInterval(schedule)
         diag = diagnostic_set(diagnostics)
+        hold = self.bidirectional or batch_segment
         keys: dict[int, KeyFrame] = {}
         pending: deque[_Pending] = deque()
         size: tuple[int, int] | None = None
@@ -169,15 +185,16 @@ class Propagator:
                 keys[i] = self.segment(frame, i)  # may be a key (or next key) of other frames only
             # frames waiting for this next key are answered first, so results stay in frame order
             while pending and schedule.next_key_of(pending[0].index) <= i:
-                p = pending.popleft()
-                nxt = keys.get(schedule.next_key_of(p.index))
-                yield self._non_key_result(p, keys[schedule.key_of(p.index)], nxt, diag)
+                group = self._segment_group(pending, schedule)
+                nxt = keys.get(schedule.next_key_of(group[0].index)) if self.bidirectional else None
+                key = keys[schedule.key_of(group[0].index)]
+                yield from self._non_key_results(group, key, nxt, diag, batch_segment)
             if target == i:
                 yield self._key_result(keys[i], diag, read_s)
             elif target is not None:
                 p = _Pending(i, frame, read_s)
                 nxt_index = schedule.next_key_of(i)
-                if self.bidirectional and nxt_index is not None and nxt_index > i:
+                if hold and nxt_index is not None and nxt_index > i:
                     pending.append(p)
                 else:
                     yield self._non_key_result(p, keys[target], None, diag)
@@ -186,8 +203,26 @@ class Propagator:
                 del keys[k]
             t_request = time.perf_counter()
         while pending:  # no next key inside the clip: uni-directional
-            p = pending.popleft()
-            yield self._non_key_result(p, keys[schedule.key_of(p.index)], None, diag)
+            group = self._segment_group(pending, schedule)
+            yield from self._non_key_results(
+                group, keys[schedule.key_of(group[0].index)], None, diag, batch_segment
+            )
+
+    @staticmethod
+    def _segment_group(pending: deque[_Pending], schedule: Schedule) -> list[_Pending]:
+        """Pop the held frames that share the first one's key frame (one segment, in frame order)."""
+        key = schedule.key_of(pending[0].index)
+        group = []
+        while pending and schedule.key_of(pending[0].index) == key:
+            group.append(pending.popleft())
+        return group
+
+    def _non_key_results(
+        self, group: list[_Pending], key: KeyFrame, nxt: KeyFrame | None, diag: frozenset[str], batched: bool
+    ) -> Iterator[FrameResult]:
+        """The results of one segment's held frames (one at a time; learned flows batch them)."""
+        for p in group:
+            yield self._non_key_result(p, key, nxt, diag)
 
     # --- random access -------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -240,7 +275,8 @@ class Propagator:
         """Run the segmenter on a key frame (HxWx3 uint8) -> its KeyFrame."""
         t0 = time.perf_counter()
         image = to_image_tensor(frame, self.device)
-        state = self.model.segment_key(image)
+        with self.autocast():
+            state = self.model.segment_key(image)
         labels = self.labels([(state.class_logits, state.mask_logits, 1.0)], frame.shape[:2])
         sync(self.device)
         return KeyFrame(index, frame, state, labels, time.perf_counter() - t0)
@@ -260,7 +296,8 @@ class Propagator:
         self, p: _Pending, key: KeyFrame, nxt: KeyFrame | None, diag: frozenset[str]
     ) -> FrameResult:
         t0 = time.perf_counter()
-        r, t_model = self._predict(p.frame, p.index, key, nxt, diag)
+        with self.autocast():
+            r, t_model = self._predict(p.frame, p.index, key, nxt, diag)
         r.timings["diagnostics_s"] = time.perf_counter() - t0 - t_model  # extraction after the model
         r.timings["model_s"] = t_model
         if not key.charged and key.index != p.index:  # a key segmented for others only (sparse labels)
@@ -275,6 +312,16 @@ class Propagator:
     ) -> tuple[FrameResult, float]:
         """(result with labels and diagnostics, model seconds) of a non-key frame."""
         raise NotImplementedError
+
+    def batch_labels(
+        self, parts: list[tuple[Tensor, Tensor]], weights: list[list[float]], size: tuple[int, int]
+    ) -> list[np.ndarray]:
+        """Labels of B frames at once: parts (BxQx(K+1) classes, BxQxhxw masks), weights[b][part]."""
+        out = []
+        for b, w in enumerate(weights):
+            frame_parts = [(c[b : b + 1], m[b : b + 1], w[j]) for j, (c, m) in enumerate(parts)]
+            out.append(self.labels(frame_parts, size))
+        return out
 
     def labels(self, parts: list[tuple[Tensor, Tensor, float]], size: tuple[int, int]) -> np.ndarray:
         """HxW uint8 labels of sum_i w_i * semantic scores(class_logits_i, mask_logits_i) (batch 1)."""

@@ -307,15 +307,26 @@ class FlowFusion(nn.Module):
     def __init__(self, bias_init: float = 1.0) -> None:
         super().__init__()
         self.conv = nn.Conv2d(4, 2, 3, padding=1, bias=True)
+        self.split = False  # convolve the shared pixel half once (inference; see forward)
         nn.init.zeros_(self.conv.weight)
         nn.init.constant_(self.conv.bias, bias_init)
 
     def forward(self, pixel_flow: Tensor, query_flow: Tensor) -> Tensor:
-        """pixel_flow Bx2xhxw, query_flow BxNx2xhxw -> BxNx2xhxw."""
+        """pixel_flow Bx2xhxw, query_flow BxNx2xhxw -> BxNx2xhxw.
+
+        The conv is linear in its input, so conv([pixel; query_q]) = conv_pixel(pixel) + conv_query(query_q)
+        + bias: with `split` on (the fast inference path) the pixel half, shared by every query, is
+        convolved once; off (the default, and always in training) it is the one conv over the
+        concatenation, as the official code."""
         batch, n, _, height, width = query_flow.shape
-        pixel = pixel_flow.unsqueeze(1).expand(batch, n, 2, height, width)
-        x = torch.cat((pixel, query_flow), dim=2).reshape(batch * n, 4, height, width)
-        return self.conv(x).view(batch, n, 2, height, width)
+        if not self.split or torch.is_grad_enabled():
+            pixel = pixel_flow.unsqueeze(1).expand(batch, n, 2, height, width)
+            x = torch.cat((pixel, query_flow), dim=2).reshape(batch * n, 4, height, width)
+            return self.conv(x).view(batch, n, 2, height, width)
+        w, bias = self.conv.weight, self.conv.bias
+        shared = F.conv2d(pixel_flow, w[:, :2], bias, padding=1)  # Bx2xhxw
+        own = F.conv2d(query_flow.reshape(batch * n, 2, height, width), w[:, 2:], None, padding=1)
+        return own.view(batch, n, 2, height, width) + shared.unsqueeze(1)
 
 
 class MotionDecoder(nn.Module):

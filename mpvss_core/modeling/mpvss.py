@@ -15,6 +15,7 @@ crop, `einsum(softmax(cls)[..., :-1], sigmoid(mask))`, no thresholding.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -109,6 +110,15 @@ def scores_to_labels(scores: Tensor) -> Tensor:
 def semantic_labels(
     parts: Sequence[tuple[Tensor, Tensor, float]], image_size: tuple[int, int], tile_elements: int = 1 << 22
 ) -> Tensor:
+    """See `_semantic_labels`; always in float32 (also inside a bfloat16 autocast region), no autograd
+    (labels have no gradient)."""
+    with torch.no_grad(), torch.autocast(parts[0][1].device.type, enabled=False):
+        return _semantic_labels(parts, image_size, tile_elements)
+
+
+def _semantic_labels(
+    parts: Sequence[tuple[Tensor, Tensor, float]], image_size: tuple[int, int], tile_elements: int
+) -> Tensor:
     """Label map of a weighted sum of semantic score maps, without full-resolution score maps (the
     fast path of `scores_to_labels(sum_i w_i * semantic_inference(c_i, m_i, size))`).
 
@@ -130,6 +140,7 @@ def semantic_labels(
     """
     height, width = image_size
     batch, queries, h, w = parts[0][1].shape
+    parts = [(c.float(), m.float(), wt) for c, m, wt in parts]  # float32 also under bfloat16 autocast
     out = torch.empty(batch, height, width, dtype=torch.uint8, device=parts[0][1].device)
     weights = [
         (c.softmax(-1)[..., :-1].transpose(1, 2) * float(wt)).contiguous() for c, _, wt in parts
@@ -147,10 +158,29 @@ def semantic_labels(
                 band = F.interpolate(m[b : b + 1, :, lo:hi], size=(4 * (hi - lo), 4 * w), mode="bilinear",
                                      align_corners=False)  # fmt: skip
                 sig = band.permute(0, 2, 3, 1)[0, r0 : r0 + n, :width].reshape(-1, queries).sigmoid_()  # NxQ
-                scores = p[b] @ sig.t()  # K x N
-                total = scores if total is None else total.add_(scores)
+                if total is None:
+                    total = torch.mm(p[b], sig.t(), out=_workspace("scores", (p.shape[1], sig.shape[0]), sig))
+                else:
+                    total.addmm_(p[b], sig.t())  # K x N
             out[b, 4 * a : 4 * a + n] = first_argmax(total).view(n, width)
     return out
+
+
+_WORKSPACE = threading.local()
+
+
+def _workspace(name: str, shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    """A scratch tensor reused between frames (per thread): fresh multi-megabyte allocations cost page
+    faults on every frame on CPU, a fifth of the semantic step."""
+    cache = _WORKSPACE.__dict__.setdefault("buffers", {})
+    dtype = dtype or like.dtype
+    # tensors made in inference mode cannot be written outside it (and the other way round)
+    key = (name, tuple(shape), dtype, like.device, torch.is_inference_mode_enabled())
+    if key not in cache:
+        if len(cache) > 16:  # frame sizes changed: drop the old buffers
+            cache.clear()
+        cache[key] = torch.empty(shape, dtype=dtype, device=like.device)
+    return cache[key]
 
 
 def first_argmax(scores: Tensor) -> Tensor:
@@ -159,10 +189,11 @@ def first_argmax(scores: Tensor) -> Tensor:
     Four element-wise passes (max, equality, weighting, max) instead of `argmax(0)`, which is 8x
     slower on CPU for a reduction over the leading dimension.
     """
-    k = scores.shape[0]
+    k, n = scores.shape
     rank = torch.arange(k, 0, -1, dtype=torch.uint8, device=scores.device).view(k, 1)  # K .. 1
-    best = scores.amax(0)
-    return k - (scores == best).to(torch.uint8).mul_(rank).amax(0)
+    best = torch.amax(scores, 0, out=_workspace("best", (n,), scores))
+    hit = torch.eq(scores, best, out=_workspace("hit", (k, n), scores, torch.bool))
+    return k - hit.view(torch.uint8).mul_(rank).amax(0)
 
 
 def semantic_inference(class_logits: Tensor, mask_logits: Tensor, image_size: tuple[int, int]) -> Tensor:
@@ -247,6 +278,8 @@ class MPVSS(nn.Module):
     ) -> Propagation:
         """Propagate the key frame's masks to frames `images` (Bx3xHxW RGB 0..255, same size as the key).
 
+        A key state of batch 1 may be propagated to B frames at once (a whole segment, offline).
+
         Args:
             key_state: from `segment_key` (for `all_stages`, called with `return_aux=True`).
             images: the frames being predicted.
@@ -258,22 +291,27 @@ class MPVSS(nn.Module):
         Returns:
             Propagation with warped mask logits BxQx(Hp/4)x(Wp/4) and the key frame's class logits.
         """
-        if images.shape != key_state.image.shape:
+        key_batch = key_state.image.shape[0]
+        if images.shape[1:] != key_state.image.shape[1:] or key_batch not in (1, images.shape[0]):
             raise ValueError(
                 f"frame {tuple(images.shape)} and key frame {tuple(key_state.image.shape)} differ in shape"
             )
+        batch = images.shape[0]
         if all_stages and queries is not None:
             raise ValueError("all_stages (training) propagates every query: queries must be None")
         if all_stages and key_state.aux_mask_logits is None:
             raise ValueError("all_stages=True needs a key state from segment_key(..., return_aux=True)")
         if key_state.flow_input is None and not torch.is_grad_enabled():
             key_state.flow_input = self.flow.encoder.prepare(key_state.image)  # once per key frame
+        query_features = key_state.query_features.expand(batch, -1, -1)
         flows = self.flow(
-            images, key_state.image, key_state.query_features, return_attention, key_state.flow_input, queries
+            images, key_state.image, query_features, return_attention, key_state.flow_input, queries
         )
         key_masks, key_classes = key_state.mask_logits, key_state.class_logits
         if queries is not None:
             key_masks, key_classes = key_masks[:, queries], key_classes[:, queries]
+        key_masks = key_masks.expand(batch, -1, -1, -1)
+        key_classes = key_classes.expand(batch, -1, -1)
         mask_logits = self._warp(key_masks, flows.flow, flows.pixel_flow)
         aux_class = aux_mask = None
         if all_stages and key_state.aux_mask_logits is not None:

@@ -58,6 +58,10 @@ def backward_warp(x: Tensor, flow: Tensor, mode: str = "exact") -> Tensor:
     if mode not in ("exact", "compat"):
         raise ValueError(f"mode must be 'exact' or 'compat', got {mode!r}")
     height, width = x.shape[-2:]
+    out_dtype = x.dtype
+    if x.dtype in (torch.float16, torch.bfloat16):
+        # half-precision coordinates are off by up to a pixel at a few hundred pixels: warp in float32
+        x = x.float()
     # channels-first: resizing a 2-channel flow is slower channels-last (e.g. from channels-last convs)
     flow = resize_flow(flow.to(x.dtype).contiguous(), (height, width)).permute(0, 2, 3, 1)  # NxHxWx2
     if mode == "exact":
@@ -67,7 +71,10 @@ def backward_warp(x: Tensor, flow: Tensor, mode: str = "exact") -> Tensor:
         norm_x, norm_y = width, height
     # (p + flow) * 2 / norm - 1, per coordinate (x first: grid_sample's order)
     grid = (_pixel_grid(height, width, x) + flow) * _norm(norm_x, norm_y, x) - 1.0
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    # autocast would run grid_sample in half precision: keep it float32
+    with torch.autocast(x.device.type, enabled=False):
+        out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.to(out_dtype)
 
 
 def _pixel_grid(height: int, width: int, like: Tensor) -> Tensor:
