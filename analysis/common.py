@@ -173,6 +173,49 @@ class Plan:
     def skip_findings(self) -> list[str]:
         return [f"{m} skipped: {why}." for m, why in self.skipped.items()]
 
+    def clip_mious(self, method: str, k: int) -> np.ndarray:
+        """Per-clip mIoU (%) of one evaluation (empty when skipped)."""
+        r = self.results.get((method, k))
+        if r is None or "miou" not in r.per_clip:
+            return np.zeros(0)
+        return r.per_clip["miou"].to_numpy(dtype=float)
+
+    def spread(self) -> dict[str, float]:
+        """{"method K=k": std over clips of the per-clip mIoU} (NaN with fewer than two clips)."""
+        out = {}
+        for m, k in self.results:
+            v = self.clip_mious(m, k)
+            out[f"{m} K={k}"] = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+        return out
+
+    def paired_se(self) -> float:
+        """Median over pairs of evaluations of the standard error of their mean per-clip mIoU
+        difference: how large a difference between two methods the clips can tell from noise."""
+        keys = [key for key, r in self.results.items() if r is not None]
+        ses = []
+        for i, a in enumerate(keys):
+            for b in keys[i + 1 :]:
+                x, y = self.clip_mious(*a), self.clip_mious(*b)
+                if len(x) == len(y) and len(x) > 1:
+                    d = x - y
+                    ses.append(float(np.std(d, ddof=1) / np.sqrt(len(d))))
+        return float(np.median(ses)) if ses else float("nan")
+
+    def notes(self) -> list[str]:
+        """The skips, and how large the clip-to-clip spread is (so an effect can be told from noise)."""
+        out = self.skip_findings()
+        spread = {m: v for m, v in self.spread().items() if np.isfinite(v)}
+        if spread:
+            n = max(len(self.clip_mious(*key)) for key in self.results)
+            se = self.paired_se()
+            out.append(
+                f"Clip-to-clip spread (std of per-clip mIoU over {n} clips): "
+                + ", ".join(f"{m} {v:.1f}" for m, v in spread.items())
+                + f". A difference between two methods of less than about {2 * se:.2f} mIoU (2 standard "
+                "errors of the mean per-clip difference) cannot be told from clip-to-clip noise here."
+            )
+        return out
+
 
 def skip_reason(ctx: ReproContext, method: str) -> str:
     """Why the context's model cannot run `method` (the model spec's own words)."""
@@ -203,6 +246,11 @@ def setting_of(ctx: ReproContext, plan: Plan | None = None, **extra: Any) -> dic
         )
     if plan is not None and plan.skipped:
         setting["skipped_methods"] = sorted(plan.skipped)
+    if plan is not None:
+        spread = {m: round(v, 2) for m, v in plan.spread().items() if np.isfinite(v)}
+        if spread:
+            setting["clip_spread_miou_std"] = spread
+            setting["paired_difference_se"] = round(plan.paired_se(), 3)
     untrained = [m for m, e in ctx.model.entries.items() if e.untrained]
     if untrained:
         setting["untrained_flow_modules"] = untrained

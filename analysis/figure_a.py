@@ -61,7 +61,7 @@ def compute(ctx: ReproContext, intervals: tuple[int, ...] = INTERVALS) -> Artifa
     fig.update_xaxes(dtick=1)
 
     d = dict(zip(drop["method"], drop["ours_drop"], strict=True))
-    findings = weights_finding(ctx) + plan.skip_findings()
+    findings = weights_finding(ctx) + plan.notes()
     lo, hi = FIGURE_A_DROP["query_flow_min"], FIGURE_A_DROP["query_flow_max"]
     if np.isfinite(d["query_flow"]):
         inside = lo <= d["query_flow"] <= FIGURE_A_DROP["query_flow_swin_l"]

@@ -93,7 +93,7 @@ def compute(ctx: ReproContext) -> Artifact:
         labels={"delta": "IoU difference (points)", "category": ""},
     )
 
-    findings = weights_finding(ctx) + plan.skip_findings()
+    findings = weights_finding(ctx) + plan.notes()
     if n:
         share, paper_share = wins / n, paper_wins / paper_n
         findings.append(

@@ -56,7 +56,7 @@ def compute(ctx: ReproContext) -> Artifact:
     fig.update_layout(title=TITLE, legend_title_text="")
 
     ours = dict(zip(table["stages"], table["ours_miou"], strict=True))
-    findings = weights_finding(ctx) + plan.skip_findings()
+    findings = weights_finding(ctx) + plan.notes()
     findings.append(
         f"Ours {_shape(ours)} ("
         + ", ".join(f"S={s}: {fmt(v, 2)}" for s, v in ours.items())

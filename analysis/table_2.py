@@ -48,7 +48,7 @@ def compute(ctx: ReproContext) -> Artifact:
 
     ours = dict(zip(table["method"], table["ours_miou"], strict=True))
     paper = TABLE_II[REFERENCE_BACKBONE]
-    findings = weights_finding(ctx) + plan.skip_findings()
+    findings = weights_finding(ctx) + plan.notes()
     for a, b in pairwise(PAPER_ORDER):
         findings.append(
             compare(

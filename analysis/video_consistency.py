@@ -42,7 +42,7 @@ def compute(ctx: ReproContext) -> Artifact:
     fig.update_layout(title=TITLE, barmode="group")
 
     o = table.set_index("method")
-    findings = weights_finding(ctx) + plan.skip_findings()
+    findings = weights_finding(ctx) + plan.notes()
     if not np.isfinite(o.loc["query_flow", "ours_mvc8"]) and not np.isfinite(o.loc["per_frame", "ours_mvc8"]):
         findings.append("mVC is n/a: every clip has 16 frames or fewer (MRCFA convention); use more frames.")
     else:
