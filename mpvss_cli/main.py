@@ -34,7 +34,9 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     from mpvss_core.data.writer import write_split
 
     t0 = time.perf_counter()
-    clips = write_split(args.split, args.out, args.clips, args.frames, args.size, progress=not args.quiet)
+    clips = write_split(
+        args.split, args.out, args.clips, args.frames, args.size, progress=not args.quiet, workers=args.workers
+    )
     size_mb = sum(f.stat().st_size for c in clips for f in c.rglob("*") if f.is_file()) / 2**20
     print(
         f"{len(clips)} clips of split '{args.split}' in {args.out} "
@@ -114,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--split", choices=["train", "val"], required=True)
     synth.add_argument("--out", required=True, help="dataset root to write (created if missing)")
     synth.add_argument("--clips", type=_positive, default=None, help="only the first N clips of the split")
+    synth.add_argument(
+        "--workers", type=_positive, default=1, help="render clips in N processes (same files as 1)"
+    )
     synth.add_argument(
         "--frames", type=_positive, default=None, help="frames per clip (default: the split's)"
     )

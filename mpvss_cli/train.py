@@ -66,7 +66,13 @@ def _common(p: argparse.ArgumentParser, out_default: str, lr: float, batch: int)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     r.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is best on busy cores)")
-    r.add_argument("--amp", choices=["auto", "on", "off"], default="auto", help="mixed precision (CUDA)")
+    r.add_argument(
+        "--amp",
+        choices=["auto", "bf16", "fp16", "on", "off"],
+        default="auto",
+        help="mixed precision: auto = bf16 autocast on CUDA, off on the CPU; fp16 (= on) CUDA only, with "
+        "loss scaling; bf16 also runs on the CPU (slower than float32 there)",
+    )
     r.add_argument("--log-every", type=int, default=10)
     r.add_argument("--val-every", type=int, default=500, help="steps between validations (0: at the end)")
     r.add_argument("--ckpt-minutes", type=float, default=10.0, help="minutes between checkpoints")

@@ -247,13 +247,24 @@ def test_written_split_reads_back_and_resumes(tmp_path):
     assert json.loads((out / "data" / "synth_900001" / "scene.json").read_text())["seed"] == 900_001
 
 
+def test_parallel_rendering_writes_the_same_files(tmp_path):
+    from mpvss_core.data.writer import write_split
+
+    def files(root):
+        return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    write_split("val", tmp_path / "one", num_clips=2, num_frames=2, size=(32, 64), progress=False)
+    write_split("val", tmp_path / "two", 2, 2, (32, 64), progress=False, workers=2)
+    assert files(tmp_path / "one") == files(tmp_path / "two")
+
+
 def test_cli_data_synth_and_bad_arguments(tmp_path, capsys):
     from mpvss_cli import main
 
     assert main(["data", "synth", "--split", "val", "--out", str(tmp_path), "--clips", "1",
                  "--frames", "2", "--size", "32x64", "--quiet"]) == 0  # fmt: skip
     assert (tmp_path / "data" / "synth_900000" / "mask" / "00001.png").is_file()
-    for bad in (["--split", "test"], ["--clips", "0"], ["--size", "12"]):
+    for bad in (["--split", "test"], ["--clips", "0"], ["--size", "12"], ["--workers", "0"]):
         with pytest.raises(SystemExit) as exc:
             main(["data", "synth", "--split", "val", "--out", str(tmp_path), *bad])
         assert exc.value.code == 2

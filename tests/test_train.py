@@ -22,7 +22,7 @@ from mpvss_core.spec import resolve_model
 from mpvss_core.train.common import DataConfig
 from mpvss_core.train.data import AugConfig, FrameDataset, augment, step_rng
 from mpvss_core.train.flow import FlowStep, FlowTrainConfig, build_stage1_model, pseudo_labels, train_flow
-from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, lr_factor
+from mpvss_core.train.loop import LoopConfig, OptimConfig, amp_dtype, build_optimizer, lr_factor
 from mpvss_core.train.segmenter import BACKBONE_PREFIX, SegmenterStep, SegmenterTrainConfig, train_segmenter
 from mpvss_core.train.state import load_run_checkpoint
 
@@ -189,6 +189,29 @@ def test_resume_continues_the_same_run(dataset, tmp_path):
     state, settings = load_run_checkpoint(tmp_path / "split" / "last", model, opt)
     assert state.step == 4 and settings["stage"] == "segmenter"
     assert opt.state_dict()["state"][0]["step"].item() == 4
+
+
+def test_amp_modes_resolve_per_device_and_reject_bad_ones():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert amp_dtype("auto", cpu) is None and amp_dtype("off", cuda) is None
+    assert amp_dtype("auto", cuda) == amp_dtype("bf16", cpu) == torch.bfloat16
+    assert amp_dtype("fp16", cuda) == amp_dtype("on", cuda) == torch.float16
+    with pytest.raises(ValueError, match="CUDA"):
+        amp_dtype("fp16", cpu)
+    with pytest.raises(ValueError, match="amp must be"):
+        amp_dtype("half", cpu)
+
+
+def test_bf16_autocast_trains_and_keeps_float32_weights(dataset, tmp_path):
+    """The GPU run's bf16 path, exercised on the CPU: autocast is really on (the losses differ from
+    float32's by rounding, not more), and the weights stay float32."""
+    fp32 = train_segmenter(_seg_cfg(dataset, tmp_path / "fp32", amp="off"))
+    bf16 = train_segmenter(_seg_cfg(dataset, tmp_path / "bf16", amp="bf16"))
+    a, b = np.array(_losses(tmp_path / "fp32")), np.array(_losses(tmp_path / "bf16"))
+    assert bf16["steps"] == 4 and np.isfinite(b).all()
+    assert not np.array_equal(a, b) and np.allclose(a, b, rtol=0.1)
+    w32, w16 = fp32["model"].state_dict(), bf16["model"].state_dict()
+    assert all(v.dtype == w32[k].dtype for k, v in w16.items())
 
 
 # --- stage 1 runs, label-free mode, loading through the model spec ---------------------------------------

@@ -77,7 +77,7 @@ class LoopConfig:
     max_steps: int = 1000  # defines the poly schedule
     max_minutes: float | None = None  # training-time budget (cumulative over resumes); None = no limit
     seed: int = 0
-    amp: str = "auto"  # "auto" (on for CUDA), "on", "off"
+    amp: str = "auto"  # "auto" (bf16 on CUDA), "bf16", "fp16" (CUDA; "on" is an alias), "off"
     log_every: int = 10  # CSV rows are means over this many steps
     val_every: int = 500  # steps between validations (0: only at the end)
     ckpt_minutes: float = 10.0  # wall minutes between resumable checkpoints
@@ -140,6 +140,28 @@ def _torch_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank, 7]).generate_state(1)[0])
 
 
+AMP_MODES = ("auto", "bf16", "fp16", "on", "off")
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of an `--amp` mode on `device` (None: full float32).
+
+    "auto" is bfloat16 on CUDA and off on the CPU (CPU autocast measured slower than float32 here);
+    "bf16" also runs on the CPU (slow; it is how the CPU tests exercise the path); "fp16" ("on") is
+    CUDA-only, with a GradScaler.
+    """
+    if mode not in AMP_MODES:
+        raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {mode!r}")
+    cuda = device.type == "cuda"
+    if mode == "off" or (mode == "auto" and not cuda):
+        return None
+    if mode in ("fp16", "on"):
+        if not cuda:
+            raise ValueError("amp fp16 needs a CUDA device (use bf16 or off on the CPU)")
+        return torch.float16
+    return torch.bfloat16
+
+
 class TrainLoop:
     """Runs `step_fn` until the step count or the time budget is reached (see the module docstring)."""
 
@@ -160,9 +182,10 @@ class TrainLoop:
         self.settings = settings
         self.trainable = trainable or [p for g in optimizer.param_groups for p in g["params"]]
         self.out = Path(cfg.out_dir)
-        use_amp = cfg.amp == "on" or (cfg.amp == "auto" and dist_info.device.type == "cuda")
-        self.amp = use_amp and dist_info.device.type == "cuda"  # CPU autocast is slower than fp32 here
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.amp_dtype = amp_dtype(cfg.amp, dist_info.device)
+        self.amp = self.amp_dtype is not None
+        # bf16 has float32's exponent range: no loss scaling; fp16 needs the scaler
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.state = LoopState()
 
     # --- helpers ----------------------------------------------------------------------------------------
@@ -210,7 +233,9 @@ class TrainLoop:
         rng = step_rng(self.cfg.seed, step, self.dist.rank)
         self._set_lr()
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=self.dist.device.type, enabled=self.amp):
+        with torch.autocast(
+            device_type=self.dist.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp
+        ):
             loss, parts = self.step_fn(step, rng)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss {float(loss)} at step {step}")
