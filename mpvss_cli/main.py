@@ -34,9 +34,8 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     from mpvss_core.data.writer import write_split
 
     t0 = time.perf_counter()
-    clips = write_split(
-        args.split, args.out, args.clips, args.frames, args.size, progress=not args.quiet, workers=args.workers
-    )
+    quiet, workers = args.quiet, args.workers
+    clips = write_split(args.split, args.out, args.clips, args.frames, args.size, not quiet, workers)
     size_mb = sum(f.stat().st_size for c in clips for f in c.rglob("*") if f.is_file()) / 2**20
     print(
         f"{len(clips)} clips of split '{args.split}' in {args.out} "

@@ -8,6 +8,8 @@ minutes leaves room for the start-up and the packing):
    cores (`mpvss data synth --workers`; the same files as a one-process render);
 2. trains the segmenter (stage 0) from `--init` (default: the shipped one) with bfloat16 autocast, for a
    share of the time left (`--seg-share`), and exports it into a fresh bundle;
+   Batches are made ahead in `--data-threads` threads (`benchmarks/data_path.py`: a stage-1 batch with
+   exact flow takes about 90 ms from the cache on one core, longer than a GPU step);
 3. trains each flow module of `--methods` on that segmenter for an equal share of the rest, each
    exported into the same bundle;
 4. writes to `--out` at most 8 files of at most 16 MiB: `bundle.json` (every command, step count,
@@ -149,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         "--num-points",
         "3136",
         "--cache",
+        "--data-threads",
+        str(min(8, args.workers)),
         "--val-every",
         "0",
         "--val-clips",

@@ -191,6 +191,26 @@ def test_resume_continues_the_same_run(dataset, tmp_path):
     assert opt.state_dict()["state"][0]["step"].item() == 4
 
 
+def test_prefetched_batches_train_the_same_run(dataset, tmp_path):
+    cfg = _seg_cfg(dataset, tmp_path / "threads")
+    plain = train_segmenter(_seg_cfg(dataset, tmp_path / "plain"))
+    threaded = train_segmenter(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, threads=2)))
+    assert _losses(tmp_path / "threads") == _losses(tmp_path / "plain")
+    a, b = plain["model"].state_dict(), threaded["model"].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_prefetcher_returns_each_steps_own_batch_in_any_order():
+    from mpvss_core.train.prefetch import Prefetcher
+
+    p = Prefetcher(lambda rng: rng.random(), seed=3, rank=1, threads=2)
+    try:
+        got = [p.get(s) for s in (0, 1, 2, 7, 3)]  # a jump (resume) drops the batches made ahead
+    finally:
+        p.close()
+    assert got == [step_rng(3, s, 1).random() for s in (0, 1, 2, 7, 3)]
+
+
 def test_amp_modes_resolve_per_device_and_reject_bad_ones():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert amp_dtype("auto", cpu) is None and amp_dtype("off", cuda) is None

@@ -31,6 +31,7 @@ class DataConfig:
     max_clips: int | None = None  # use only the first N training clips (smoke tests)
     batch_size: int = 4  # per process
     cache: bool = False  # keep decoded training frames in memory
+    threads: int = 0  # background threads preparing the next batches (0: in the step; see prefetch.py)
     aug: AugConfig = field(default_factory=AugConfig)
 
 

@@ -52,6 +52,7 @@ from mpvss_core.train.common import (
     set_threads,
 )
 from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, fit_stage
+from mpvss_core.train.prefetch import Prefetcher
 from mpvss_core.train.validate import load_val_clips, propagation_miou
 
 __all__ = ["FlowStep", "FlowTrainConfig", "build_stage1_model", "pseudo_labels", "train_flow"]
@@ -186,6 +187,7 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
         raise InputError(f"--max-gap must be >= 1, got {cfg.max_gap}")
     set_threads(cfg.threads)
     dist_info = setup_distributed(cfg.device)
+    batches = None
     try:
         t_start = time.perf_counter()
         torch.manual_seed(cfg.loop.seed)  # same initial weights on every rank and every run of a seed
@@ -211,8 +213,13 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
         optimizer = build_optimizer(list(model.named_parameters()), cfg.optim)
         labelled = cfg.labels == "gt"
 
+        batches = Prefetcher(
+            lambda rng: train_ds.pair_batch(rng, data.batch_size, data.aug, cfg.max_gap, labelled, with_flow),
+            cfg.loop.seed, dist_info.rank, data.threads,
+        )  # fmt: skip
+
         def step_fn(step: int, rng: np.random.Generator) -> tuple[Tensor, dict[str, float]]:
-            pairs = train_ds.pair_batch(rng, data.batch_size, data.aug, cfg.max_gap, labelled, with_flow)
+            pairs = batches.get(step)  # = pair_batch(rng, ...): the same generator
 
             def dev(x: Tensor | None) -> Tensor | None:
                 return None if x is None else x.to(dist_info.device)
@@ -246,4 +253,6 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             segmenter=str(cfg.segmenter),
         )
     finally:
+        if batches is not None:
+            batches.close()
         cleanup_distributed(dist_info)

@@ -33,6 +33,7 @@ from mpvss_core.train.common import (
 )
 from mpvss_core.train.data import BalanceConfig
 from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, fit_stage
+from mpvss_core.train.prefetch import Prefetcher
 from mpvss_core.train.validate import load_val_clips, per_frame_miou
 
 __all__ = ["BACKBONE_PREFIX", "SegmenterStep", "SegmenterTrainConfig", "train_segmenter"]
@@ -84,6 +85,7 @@ def train_segmenter(cfg: SegmenterTrainConfig) -> dict[str, Any]:
     """Train the segmenter; returns the loop summary plus provenance (command, device, time)."""
     set_threads(cfg.threads)
     dist_info = setup_distributed(cfg.device)
+    batches = None
     try:
         t_start = time.perf_counter()
         torch.manual_seed(cfg.loop.seed)  # same initial weights on every rank and every run of a seed
@@ -97,8 +99,13 @@ def train_segmenter(cfg: SegmenterTrainConfig) -> dict[str, Any]:
             list(model.segmenter.named_parameters()), cfg.optim, backbone_prefix=BACKBONE_PREFIX
         )
 
+        batches = Prefetcher(
+            lambda rng: train_ds.frame_batch(rng, cfg.data.batch_size, cfg.data.aug, cfg.balance),
+            cfg.loop.seed, dist_info.rank, cfg.data.threads,
+        )  # fmt: skip
+
         def step_fn(step: int, rng: np.random.Generator) -> tuple[Tensor, dict[str, float]]:
-            images, labels = train_ds.frame_batch(rng, cfg.data.batch_size, cfg.data.aug, cfg.balance)
+            images, labels = batches.get(step)  # = frame_batch(rng, ...): the same generator
             return wrapped(images.to(dist_info.device), labels.to(dist_info.device))
 
         validate_fn = None
@@ -113,4 +120,6 @@ def train_segmenter(cfg: SegmenterTrainConfig) -> dict[str, Any]:
             trains=("segmenter", "heads"),
         )  # fmt: skip
     finally:
+        if batches is not None:
+            batches.close()
         cleanup_distributed(dist_info)
