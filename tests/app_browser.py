@@ -3,6 +3,11 @@ wait until it has rendered, report errors and save screenshots. Used by `tests/t
 and run as a script for the README's pictures (shipped model, 1400 px wide, full pages):
 
     python -m tests.app_browser --out docs            # writes docs/app_<page>.png
+    python -m tests.app_browser --out docs --upload   # uploads the table clip of tests/footage.py in
+                                                      # the sidebar: docs/upload_<page>.png
+
+With an upload, pages are reached through the sidebar's navigation links (a page load would start a
+new session and lose the uploaded file), as a user clicks through them.
 
 The first visit of a page computes its predictions (a few minutes on a 2-core CPU); they are cached
 afterwards. Never runs `playwright install`: it uses the system browser at /usr/bin/chromium.
@@ -107,10 +112,15 @@ def visit_pages(
     timeout_ms: int = 240_000,
     prefix: str = "app_",
     clicks: dict[str, str] | None = None,
+    upload: Path | None = None,
+    expect_text: str | None = None,
 ):
     """Open every page, wait for it, screenshot it (full page); returns {name: [error texts]}.
 
     `clicks` maps a page name to the label of a button pressed (and waited for) before the screenshot.
+    `upload`: choose "Upload" as the clip source on the first page, give the uploader this file, and
+    reach the other pages through the sidebar's links (the same session). `expect_text`: a page whose
+    main area does not show this text is reported as a problem (e.g. the uploaded file's name).
     """
     from playwright.sync_api import sync_playwright
 
@@ -119,8 +129,22 @@ def visit_pages(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": size[0], "height": size[1]})
-        for path, name in PAGES.items():
-            page.goto(f"{url}/{path}", wait_until="domcontentloaded")
+        for i, (path, name) in enumerate(PAGES.items()):
+            if upload is None:
+                page.goto(f"{url}/{path}", wait_until="domcontentloaded")
+            elif i == 0:
+                page.goto(url, wait_until="domcontentloaded")
+                wait_rendered(page, timeout_ms)
+                sidebar = page.locator('[data-testid="stSidebar"]')
+                sidebar.get_by_text("Upload", exact=True).click()
+                wait_rendered(page, timeout_ms)
+                sidebar.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+                    str(upload)
+                )
+                page.wait_for_timeout(1500)
+            else:
+                page.locator('[data-testid="stSidebarNav"] a').nth(i).click()
+                page.wait_for_timeout(1000)
             wait_rendered(page, timeout_ms)
             if clicks and name in clicks:
                 page.get_by_role("button", name=clicks[name]).click()
@@ -132,6 +156,8 @@ def visit_pages(
             page.wait_for_timeout(1500)
             errors = [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
             errors += [e.inner_text() for e in page.query_selector_all('[data-testid="stAlertContentError"]')]
+            if expect_text and expect_text not in page.locator('[data-testid="stMain"]').inner_text():
+                errors.append(f"the page does not show {expect_text!r}")
             problems[name] = errors
             page.screenshot(path=str(out / f"{prefix}{name}.png"), full_page=True)
             page.set_viewport_size({"width": size[0], "height": size[1]})
@@ -144,10 +170,27 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description="screenshots of every page of the app (shipped model)")
     ap.add_argument("--out", default=str(ROOT / "docs"), help="folder of the app_<page>.png files")
+    ap.add_argument(
+        "--upload", action="store_true", help="upload the table clip (tests/footage.py): upload_<page>.png"
+    )
     args = ap.parse_args()
+    out = Path(args.out)
+    upload = None
+    if args.upload:
+        from tests.footage import write_table_video
+
+        upload = write_table_video(out / "table_clip.mp4")
     with app_server() as url:
         clicks = {"interval": "Compute the missing evaluations"}  # show a computed sweep, not an empty page
-        problems = visit_pages(url, Path(args.out), size=(1400, 1000), timeout_ms=900_000, clicks=clicks)
+        problems = visit_pages(
+            url,
+            out,
+            size=(1400, 1000),
+            timeout_ms=900_000,
+            clicks=clicks,
+            upload=upload,
+            prefix="upload_" if upload else "app_",
+        )
     for name, errors in problems.items():
         print(f"{name}: {errors if errors else 'ok'}")
     return 1 if any(problems.values()) else 0
