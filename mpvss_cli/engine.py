@@ -86,6 +86,13 @@ def _common(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also run learned methods whose flow module was never trained (marked as such everywhere)",
     )
+    p.add_argument(
+        "--key-heads",
+        choices=["retrained", "stage0"],
+        default="retrained",
+        help="key frames of learned methods: the heads stage 1 retrained (the paper) or the segmenter's "
+        "stage-0 decoder and heads (= per_frame on key frames; non-key frames unchanged; bundles only)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -188,7 +195,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     device = _setup_device(args)
     # a wrong --model fails before any data is read
-    spec = resolve_model(args.model, seed=args.seed, allow_untrained=args.allow_untrained)
+    spec = resolve_model(
+        args.model, seed=args.seed, allow_untrained=args.allow_untrained, key_heads=args.key_heads
+    )
     for method in args.method:
         spec.entry(method)  # so does a method the model cannot run
     data = resolve_data(args.data, args.data_root, args.split, args.max_clips, args.max_frames)
@@ -273,6 +282,7 @@ def _notes(results) -> list[str]:
                 f"note: {r.summary['method']} ran an UNTRAINED flow module (--allow-untrained): its scores "
                 "show what an untrained module does, not the method"
             )
+    lines.append(f"model: {first.get('model')}")
     lines.append(f"reference: {first.get('reference_text', 'ground truth')}")
     lines.append(f"device: {first.get('device')}; FLOPs: {first.get('flops_unit', 'not counted')}")
     for r in results:
@@ -303,7 +313,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(f"--alpha must be within 0..1, got {args.alpha}")
     device = _setup_device(args)
-    spec = resolve_model(args.model, seed=args.seed, allow_untrained=args.allow_untrained)
+    spec = resolve_model(
+        args.model, seed=args.seed, allow_untrained=args.allow_untrained, key_heads=args.key_heads
+    )
     spec.entry(args.method)  # a method the model cannot run fails before the source is read
     src = open_frames(args.source, args.max_frames)  # so does a missing or corrupt source
     predictor = VideoPredictor(spec, args.method, device=device)

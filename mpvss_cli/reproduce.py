@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also run learned methods whose flow module was never trained (marked in every artifact)",
     )
+    p.add_argument(
+        "--key-heads",
+        choices=["retrained", "stage0"],
+        default="retrained",
+        help="key frames of learned methods: stage-1 retrained heads (the paper) or the stage-0 ones",
+    )
     p.add_argument("--no-png", action="store_true", help="skip PNG export of the figures")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (one sub-folder per artifact)")
     p.set_defaults(func=cmd_reproduce)
@@ -97,7 +103,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    spec = resolve_model(args.model, allow_untrained=args.allow_untrained)  # once, before any artifact
+    # once, before any artifact
+    spec = resolve_model(args.model, allow_untrained=args.allow_untrained, key_heads=args.key_heads)
     # under torchrun every process computes (the evaluations are sharded over them), rank 0 reports
     main_proc = int(os.environ.get("RANK", "0")) == 0
     if main_proc:

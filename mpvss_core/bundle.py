@@ -18,6 +18,7 @@ Which string names which bundle, and which method runs with which files, is `mpv
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ from mpvss_core.build import (
 )
 from mpvss_core.errors import CheckpointError
 from mpvss_core.modeling.mpvss import MPVSS
+from mpvss_core.modeling.segmenter import KeyDecoder
 
 __all__ = [
     "BUNDLE_NAME",
@@ -167,3 +169,22 @@ def load_partial(base: Path, folder: Path, device: str | torch.device | None = N
     ref = model.state_dict()
     model.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()}, strict=True)
     return model if device is None else model.to(device)
+
+
+def stage0_key_decoder(model: MPVSS, base: Path) -> KeyDecoder:
+    """The transformer decoder and class head stored in the segmenter checkpoint `base` (the stage-0
+    ones), shaped like `model`'s own, whose heads stage 1 retrained: `model.use_key_decoder` segments
+    key frames with them (`modeling.segmenter.KeyDecoder` says why the whole decoder)."""
+    tensors = _load_tensors(Path(base) / WEIGHTS_NAME)
+    m2f = model.segmenter.mask2former
+    decoder = KeyDecoder(copy.deepcopy(m2f.model.transformer_module), copy.deepcopy(m2f.class_predictor))
+    names = {id(m): n for n, m in model.named_modules()}
+    for ours, theirs in ((decoder.transformer_module, m2f.model.transformer_module),
+                         (decoder.class_predictor, m2f.class_predictor)):  # fmt: skip
+        prefix = names[id(theirs)] + "."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        ref = ours.state_dict()
+        if set(state) != set(ref):
+            raise CheckpointError(f"{base}: its {prefix.rstrip('.')} tensors do not match the model's")
+        ours.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()}, strict=True)
+    return decoder.to(next(model.parameters()).device).requires_grad_(False)

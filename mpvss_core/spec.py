@@ -72,6 +72,10 @@ class MethodEntry:
     key: str  # identity of what runs the method (result-cache keys)
     trained: Mapping[str, str] = field(default_factory=dict)  # {part: how it was trained}
     untrained: bool = False  # a learned method whose flow module was never trained (allow_untrained)
+    key_heads: Path | None = None  # segmenter folder whose (stage-0) heads segment the key frames
+
+
+KEY_HEADS = ("retrained", "stage0")
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +93,9 @@ class ModelSpec:
         unavailable: {method: why it cannot run} for the table's other methods.
         identity: content hash of every file the model runs with (or the preset and seed).
         allow_untrained: untrained flow modules were asked for (their entries say `untrained`).
+        key_heads: "retrained" (the paper: key frames use the heads stage 1 retrained with the flow
+            module) or "stage0" (key frames use the segmenter's own heads; non-key frames still
+            propagate the retrained heads' masks). Not the paper's recipe; bundles only.
     """
 
     text: str
@@ -101,6 +108,7 @@ class ModelSpec:
     unavailable: Mapping[str, str]
     identity: str
     allow_untrained: bool = False
+    key_heads: str = "retrained"
 
     # --- what it is --------------------------------------------------------------------------------------
     @property
@@ -115,7 +123,7 @@ class ModelSpec:
     @property
     def label(self) -> str:
         """How the model is named in tables and pages."""
-        return self.text
+        return self.text + (" [key frames: stage-0 heads]" if self.key_heads == "stage0" else "")
 
     @property
     def methods(self) -> list[str]:
@@ -179,6 +187,10 @@ class ModelSpec:
             model = load_partial(*entry.folders, device=device)
         else:
             model = load_checkpoint(entry.folders[0], device=device)
+        if entry.key_heads is not None:
+            from mpvss_core.bundle import stage0_key_decoder
+
+            model.use_key_decoder(stage0_key_decoder(model, entry.key_heads))
         return model.eval()
 
 
@@ -246,7 +258,7 @@ def _from_preset(text: str, seed: int) -> ModelSpec:
                      entries, {}, f"random-{text}-seed{seed}")  # fmt: skip
 
 
-def _from_bundle(text: str, path: Path, allow_untrained: bool) -> ModelSpec:
+def _from_bundle(text: str, path: Path, allow_untrained: bool, key_heads: str = "retrained") -> ModelSpec:
     index = read_bundle(path)
     seg = path / index["segmenter"]
     seg_cfg, _ = read_checkpoint_config(seg)
@@ -283,6 +295,8 @@ def _from_bundle(text: str, path: Path, allow_untrained: bool) -> ModelSpec:
         own = with_command(trained_parts(folder), flow_name)
         trained = {**seg_trained, **{k: v for k, v in own.items() if k != "segmenter"}}
         entry = MethodEntry(name, cfg, (seg, folder), _digest(seg_key, _folder_key(folder)), trained)
+        if key_heads == "stage0":  # a different model: its own identity, so results are cached apart
+            entry = dataclasses.replace(entry, key=_digest(entry.key, "key-heads-stage0"), key_heads=seg)
         if "flow" not in trained:
             if not allow_untrained:
                 unavailable[name] = _untrained_reason(text, name, f" (bundle entry {folder.name})")
@@ -291,7 +305,7 @@ def _from_bundle(text: str, path: Path, allow_untrained: bool) -> ModelSpec:
         entries[name] = entry
     identity = _digest(*(e.key for e in entries.values()))
     return ModelSpec(text, "bundle", path, None, 0, _class_names(seg_cfg.segmenter.num_classes, seg_cfg),
-                     _ordered(entries), unavailable, identity, allow_untrained)  # fmt: skip
+                     _ordered(entries), unavailable, identity, allow_untrained, key_heads)  # fmt: skip
 
 
 def _from_checkpoint(text: str, path: Path, allow_untrained: bool) -> ModelSpec:
@@ -360,17 +374,30 @@ def _from_hf(text: str, path: Path) -> ModelSpec:
     return ModelSpec(text, "hf", path, None, 0, names, _ordered(entries), unavailable, key)
 
 
-def resolve_model(text: str | os.PathLike, seed: int = 0, allow_untrained: bool = False) -> ModelSpec:
+def resolve_model(
+    text: str | os.PathLike, seed: int = 0, allow_untrained: bool = False, key_heads: str = "retrained"
+) -> ModelSpec:
     """Resolve `--model` once: `default`, a preset name, a bundle / checkpoint / Hugging Face folder.
 
     Args:
         text: the model string.
         seed: seed of a preset's random weights.
         allow_untrained: offer learned methods whose flow module was never trained (marked untrained).
+        key_heads: "retrained" or "stage0" (`ModelSpec.key_heads`; "stage0" needs a model bundle).
     Raises:
         InputError (CheckpointError): nothing usable by that name; the message says what was expected.
     """
     text = str(text)
+    if key_heads not in KEY_HEADS:
+        raise InputError(f"key heads must be one of {', '.join(KEY_HEADS)}, got {key_heads!r}")
+    if key_heads == "stage0":
+        spec = resolve_model(text, seed, allow_untrained)
+        if spec.kind != "bundle":
+            raise InputError(
+                f"stage-0 key-frame heads need a model bundle (its segmenter entry holds them); {text!r} "
+                f"is a {spec.kind} model. Export it into one with `mpvss train ... --export-to DIR`"
+            )
+        return _from_bundle(text, spec.path, allow_untrained, key_heads)
     if text == DEFAULT_MODEL:
         path = ASSETS / DEFAULT_MODEL
         if not is_bundle(path):

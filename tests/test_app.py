@@ -195,6 +195,29 @@ def test_bad_model_folder_shows_why(tmp_path) -> None:
     assert at.slider(key="frame") is not None  # the fallback model still serves the page
 
 
+def test_stage0_key_heads_for_a_bundle_are_offered_and_named(tmp_path) -> None:
+    import torch
+
+    from mpvss_core.build import build_model, save_checkpoint
+    from mpvss_core.bundle import save_partial, write_bundle_index
+    from mpvss_core.methods import method_config
+
+    torch.manual_seed(0)
+    seg = build_model("tiny")
+    save_checkpoint(seg, tmp_path / "segmenter", trained={"segmenter": "test"})
+    model = build_model(method_config("tiny", "query_flow"))
+    model.segmenter.load_state_dict(seg.segmenter.state_dict())
+    save_partial(model, tmp_path / "query_flow", tmp_path / "segmenter", dtype=torch.float32)
+    write_bundle_index(tmp_path, "segmenter", {"query_flow": "query_flow"})
+    at = _app()
+    at.sidebar.radio(key="model_choice").set_value("folder").run()
+    at.sidebar.text_input(key="model_path").input(str(tmp_path)).run()
+    _ok(at)
+    at.sidebar.checkbox(key="key_heads_stage0").check().run()
+    _ok(at)
+    assert "stage-0 heads" in " ".join(c.value for c in at.caption)
+
+
 def test_frame_from_selection_uses_key_access_only() -> None:
     event = {"selection": {"points": [{"x": 4.0, "y": 50.0, "customdata": [7]}], "point_indices": [4]}}
     assert frame_from_selection(event) == 7  # customdata wins over x

@@ -53,6 +53,15 @@ def _model(errors: list[str]) -> ModelSpec:
         spec = resolve_model(text, allow_untrained=allow)
         if not spec.methods:
             raise InputError(f"model {text!r} can run no method")
+        if spec.kind == "bundle" and st.sidebar.checkbox(
+            "Key frames: stage-0 heads (not the paper's recipe)",
+            key="key_heads_stage0",
+            help="Stage 1 retrains the class and mask heads with the flow module, which costs key frames "
+            "accuracy. With this, learned methods segment key frames with the segmenter's own decoder "
+            "and heads (exactly per_frame there; one more decoder pass per key frame) and still "
+            "propagate the retrained heads' masks to the frames in between.",
+        ):
+            spec = resolve_model(text, allow_untrained=allow, key_heads="stage0")
     except InputError as exc:
         errors.append(f"Model not usable: {exc}. Using {prof.model!r} instead.")
         return resolve_model(prof.model)

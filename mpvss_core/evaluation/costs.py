@@ -95,6 +95,8 @@ def frame_gflops(model, size: tuple[int, int], frame: str) -> float:
         # a key frame runs only the segmenter (+ semantic inference), so the method variants of one
         # preset, which differ only in their flow module, share one count
         parts = {"segmenter": model.cfg.to_dict()["segmenter"], "structure": _structure(model.segmenter)}
+        if getattr(model, "key_decoder", None) is not None:  # stage-0 key heads: a second decoder pass
+            parts["key_decoder"] = _structure(model.key_decoder)
     else:
         parts = {"config": model.cfg.to_dict(), "structure": _structure(model)}
     parts.update(size=list(size), frame=frame, torch=torch.__version__)

@@ -277,7 +277,7 @@ class Propagator:
         image = to_image_tensor(frame, self.device)
         with self.autocast():
             state = self.model.segment_key(image)
-        labels = self.labels([(state.class_logits, state.mask_logits, 1.0)], frame.shape[:2])
+        labels = self.labels([(*state.key_prediction, 1.0)], frame.shape[:2])
         sync(self.device)
         return KeyFrame(index, frame, state, labels, time.perf_counter() - t0)
 
@@ -286,7 +286,7 @@ class Propagator:
         key.charged = True
         r = FrameResult(key.index, True, key.index, key.labels.copy())
         if "masks" in diag:
-            self._fill_masks(r, key.state.class_logits, key.state.mask_logits)
+            self._fill_masks(r, *key.state.key_prediction)
         r.timings = {"segment_s": key.seconds, "model_s": key.seconds, "e2e_s": read_s + key.seconds}
         r.timings["diagnostics_s"] = time.perf_counter() - t0
         return r

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from ..config import MPVSSConfig
 from .motion_decoder import FlowAttention, MotionDecoder
 from .motion_encoder import MotionEncoder
-from .segmenter import KeyFrameSegmenter
+from .segmenter import KeyDecoder, KeyFrameSegmenter
 from .warp import backward_warp
 
 __all__ = ["MPVSS", "FlowModule", "KeyState", "Propagation", "semantic_inference"]
@@ -44,6 +44,8 @@ class KeyState:
         aux_class_logits / aux_mask_logits: earlier decoder stages (deep supervision), or None.
         flow_input: the key image's half of the flow module's input, prepared on first use and kept
             for the key's other frames (`MotionEncoder.prepare`).
+        own_logits: (class BxQx(K+1), mask BxQx(Hp/4)x(Wp/4)) of the key frame's OWN prediction when it
+            comes from other weights than the propagated masks (`MPVSS.key_decoder`), else None.
     """
 
     class_logits: Tensor
@@ -53,6 +55,12 @@ class KeyState:
     aux_class_logits: tuple[Tensor, ...] | None = None
     aux_mask_logits: tuple[Tensor, ...] | None = None
     flow_input: Tensor | None = None
+    own_logits: tuple[Tensor, Tensor] | None = None
+
+    @property
+    def key_prediction(self) -> tuple[Tensor, Tensor]:
+        """(class, mask) logits that segment the key frame itself."""
+        return self.own_logits if self.own_logits is not None else (self.class_logits, self.mask_logits)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -251,12 +259,21 @@ class MPVSS(nn.Module):
             )
             flow = FlowModule(encoder, decoder)
         self.flow = flow
+        self.key_decoder: KeyDecoder | None = None  # set by `use_key_decoder`
         self._segmenter_frozen = False
+
+    def use_key_decoder(self, decoder: KeyDecoder | None) -> MPVSS:
+        """Segment key frames with `decoder` (e.g. the stage-0 decoder and heads), while non-key frames
+        keep propagating the masks of the model's own (stage-1 retrained) heads. Not the paper's recipe:
+        an option, since retraining the heads with the flow module costs key frames accuracy."""
+        self.key_decoder = decoder
+        return self
 
     # --- key frames -------------------------------------------------------------------------------
     def segment_key(self, images: Tensor, return_aux: bool = False) -> KeyState:
         """Run Mask2Former on key frames Bx3xHxW (RGB 0..255) and keep what propagation needs."""
-        out = self.segmenter(images, return_aux=return_aux)
+        extra = {} if self.key_decoder is None else {"key_decoder": self.key_decoder}
+        out = self.segmenter(images, return_aux=return_aux, **extra)
         return KeyState(
             class_logits=out.class_logits,
             mask_logits=out.mask_logits,
@@ -264,6 +281,7 @@ class MPVSS(nn.Module):
             image=images,
             aux_class_logits=out.aux_class_logits,
             aux_mask_logits=out.aux_mask_logits,
+            own_logits=getattr(out, "own_logits", None),
         )
 
     # --- non-key frames ---------------------------------------------------------------------------

@@ -59,6 +59,7 @@ class SegmenterOutput:
         query_features: BxQxC final-layer queries after the decoder LayerNorm (Q_O^k).
         aux_class_logits: earlier stages' class logits, each BxQx(K+1) (deep supervision), or None.
         aux_mask_logits: earlier stages' mask logits, each BxQx(Hp/4)x(Wp/4), or None.
+        own_logits: (class, mask) logits of a second decoder (`KeyDecoder`), when one was given.
     """
 
     class_logits: Tensor
@@ -66,6 +67,7 @@ class SegmenterOutput:
     query_features: Tensor
     aux_class_logits: tuple[Tensor, ...] | None = None
     aux_mask_logits: tuple[Tensor, ...] | None = None
+    own_logits: tuple[Tensor, Tensor] | None = None
 
 
 def hf_config_from_segmenter_config(cfg: SegmenterConfig) -> Mask2FormerConfig:
@@ -176,25 +178,57 @@ class KeyFrameSegmenter(nn.Module):
         # padding after normalisation: padded pixels are 0 = the mean colour, as in detectron2's ImageList
         return pad_to_multiple(x)
 
-    def forward(self, images: Tensor, return_aux: bool = False) -> SegmenterOutput:
+    def forward(
+        self, images: Tensor, return_aux: bool = False, key_decoder: KeyDecoder | None = None
+    ) -> SegmenterOutput:
         """Run Mask2Former.
 
         Args:
             images: Bx3xHxW float RGB in 0..255.
             return_aux: also return the earlier stages' class/mask logits (deep supervision).
+            key_decoder: also decode the same pixel features with these decoder weights (`own_logits`).
         Returns:
             SegmenterOutput (class logits BxQx(K+1), mask logits BxQx(Hp/4)x(Wp/4), query features BxQxC).
         """
         pixel_values = self.preprocess(images)
-        # output_hidden_states=True is what makes HF keep the per-stage LayerNorm-ed queries
-        # (transformer_decoder_intermediate_states); it costs no extra compute.
-        out = self.mask2former.model(pixel_values=pixel_values, output_hidden_states=True, return_dict=True)
-        stages = out.transformer_decoder_intermediate_states  # each QxBxC, already LayerNorm-ed
+        # HF's Mask2FormerModel.forward, in its two halves, so that a second decoder can share the first
+        pixel = self.mask2former.model.pixel_level_module(pixel_values=pixel_values)
+        decoded = self.mask2former.model.transformer_module(
+            multi_scale_features=pixel.decoder_hidden_states,
+            mask_features=pixel.decoder_last_hidden_state,
+            output_hidden_states=True,  # keeps the per-stage LayerNorm-ed queries
+        )
+        stages = decoded.intermediate_hidden_states  # each QxBxC, already LayerNorm-ed
         query_features = stages[-1].transpose(0, 1)
         class_logits = self.class_predictor(query_features)
-        mask_logits = out.masks_queries_logits[-1]
+        mask_logits = decoded.masks_queries_logits[-1]
         aux_class = aux_mask = None
         if return_aux:
             aux_class = tuple(self.class_predictor(s.transpose(0, 1)) for s in stages[:-1])
-            aux_mask = tuple(out.masks_queries_logits[:-1])
-        return SegmenterOutput(class_logits, mask_logits, query_features, aux_class, aux_mask)
+            aux_mask = tuple(decoded.masks_queries_logits[:-1])
+        own = None
+        if key_decoder is not None:
+            own = key_decoder(pixel.decoder_hidden_states, pixel.decoder_last_hidden_state)
+        return SegmenterOutput(class_logits, mask_logits, query_features, aux_class, aux_mask, own)
+
+
+class KeyDecoder(nn.Module):
+    """Mask2Former's transformer decoder and class head with other weights (e.g. the stage-0 ones),
+    run on the pixel features of the segmenter it is attached to.
+
+    Why a whole decoder and not only the heads: the mask head also makes the masked-attention masks of
+    every decoder layer, so heads retrained in stage 1 change the decoder's queries; reproducing the
+    stage-0 key-frame prediction needs the decoder run with the stage-0 heads (bit-identical to it).
+    """
+
+    def __init__(self, transformer_module: nn.Module, class_predictor: nn.Linear) -> None:
+        super().__init__()
+        self.transformer_module, self.class_predictor = transformer_module, class_predictor
+
+    def forward(self, multi_scale_features: list[Tensor], mask_features: Tensor) -> tuple[Tensor, Tensor]:
+        """-> (class logits BxQx(K+1), mask logits BxQx(Hp/4)x(Wp/4)) of the final decoder stage."""
+        decoded = self.transformer_module(
+            multi_scale_features=multi_scale_features, mask_features=mask_features, output_hidden_states=True
+        )
+        queries = decoded.intermediate_hidden_states[-1].transpose(0, 1)
+        return self.class_predictor(queries), decoded.masks_queries_logits[-1]
