@@ -194,6 +194,12 @@ def _run_frame(model: Any, size: tuple[int, int], frame: str, batch: int) -> dic
     fake = _fake_model(model, mode)
     was_training = fake.training
     fake.eval()
+    # count the network as specified (the paper's convention): the fast path's shared-half fusion conv
+    # (`FlowFusion.split`) executes slightly fewer multiply-adds, and counts must not depend on the path
+    fusion = getattr(getattr(getattr(fake, "flow", None), "decoder", None), "fusion", None)
+    was_split = getattr(fusion, "split", False)
+    if fusion is not None:
+        fusion.split = False
     try:
         seg = fake.segmenter
         queries, hidden, classes = seg.num_queries, seg.hidden_dim, seg.num_classes
@@ -216,6 +222,8 @@ def _run_frame(model: Any, size: tuple[int, int], frame: str, batch: int) -> dic
                 fake.semantic_inference(out.class_logits, out.mask_logits, (height, width))
     finally:
         fake.train(was_training)
+        if fusion is not None:
+            fusion.split = was_split
     return counter.get_flop_counts()
 
 

@@ -76,6 +76,15 @@ def test_fake_count_equals_a_real_forward():
     assert count_flops(model, (64, 128), "non_key") == pytest.approx(expected, rel=1e-9)
 
 
+def test_counts_do_not_depend_on_the_inference_path():
+    """The fast path convolves the fusion's shared pixel half once; FLOPs count the network as specified."""
+    model = build_model("tiny").eval()
+    reference = count_flops(model, (64, 128), "non_key")
+    model.flow.decoder.fusion.split = True
+    assert count_flops(model, (64, 128), "non_key") == reference
+    assert model.flow.decoder.fusion.split  # left as it was
+
+
 def test_tiny_non_key_costs_at_most_a_fifth_of_a_key_frame():
     model = build_model("tiny")
     key = frame_cost(model, (256, 512), "key")

@@ -99,7 +99,8 @@ def frame_gflops(model, size: tuple[int, int], frame: str) -> float:
             parts["key_decoder"] = _structure(model.key_decoder)
     else:
         parts = {"config": model.cfg.to_dict(), "structure": _structure(model)}
-    parts.update(size=list(size), frame=frame, torch=torch.__version__)
+    # rule 2: counted as specified, whatever path the model is set to (`flops._run_frame`)
+    parts.update(size=list(size), frame=frame, torch=torch.__version__, rule=2)
     return _cached(parts, lambda: count_flops(model, size, frame, convention="fvcore"))
 
 

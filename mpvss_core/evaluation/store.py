@@ -33,7 +33,9 @@ import pandas as pd
 
 __all__ = ["CODE_VERSION", "EvalResult", "ResultStore", "default_results_root", "json_safe", "result_key"]
 
-CODE_VERSION = "engine-3"  # engine-3: VC windows and the confusion matrix are stored too
+# engine-3: VC windows and the confusion matrix are stored too; engine-4: FLOPs no longer depend on the
+# inference path (a fast-path model's count could be cached as the method's)
+CODE_VERSION = "engine-4"
 SUMMARY = "summary.json"
 
 
