@@ -363,3 +363,13 @@ def test_eval_results_are_recorded_next_to_a_bundle_entry(stage0, tmp_path):
         record_eval(bundle, "segmenter", tmp_path / "flows.json")
     (tmp_path / "single.json").write_text(json.dumps({**result, "interval": 10}))
     assert len(record_eval(bundle, "segmenter", tmp_path / "single.json")["eval"]) == 2
+    # an entry keeps the results of every method that runs its weights (bi_pixel_flow runs pixel_flow's)
+    from mpvss_core.bundle import write_bundle_index
+    from mpvss_core.train.export import read_bundle_index
+
+    index = read_bundle_index(bundle)
+    write_bundle_index(bundle, index["segmenter"], index["variants"], {**index["records"], "pixel_flow": {}})
+    flows = [{**result, "method": m} for m in ("pixel_flow", "bi_pixel_flow", "query_flow")]
+    (tmp_path / "pf.json").write_text(json.dumps({"results": flows}))
+    kept = record_eval(bundle, "pixel_flow", tmp_path / "pf.json")["eval"]
+    assert sorted(e["method"] for e in kept) == ["bi_pixel_flow", "pixel_flow"]

@@ -24,7 +24,7 @@ from mpvss_core.build import WEIGHTS_NAME, save_checkpoint
 from mpvss_core.bundle import BUNDLE_NAME, save_partial, trainable_state, write_bundle_index
 from mpvss_core.config import PRESETS, MPVSSConfig, flow_preset_for, get_preset
 from mpvss_core.errors import InputError
-from mpvss_core.methods.table import SEGMENTER_ONLY
+from mpvss_core.methods.table import METHODS, SEGMENTER_ONLY, method_spec
 from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.train.common import load_segmenter
 
@@ -189,8 +189,9 @@ def record_eval(bundle: str | Path, entry: str, eval_json: str | Path) -> dict[s
 
     Each result is kept as {method, interval, miou, wiou, mvc8, mvc16, data, num_frames}; a later
     result for the same (method, interval, data) replaces the earlier one. A method entry keeps only
-    its own method's results and "segmenter" only the segmenter-only methods', so one `--json` file
-    that evaluated several methods can be recorded next to each of them.
+    the results of the methods that run its weights (`pixel_flow` also keeps `bi_pixel_flow`'s) and
+    "segmenter" only the segmenter-only methods', so one `--json` file that evaluated several methods
+    can be recorded next to each of them.
     """
     bundle = Path(bundle)
     index = read_bundle_index(bundle)
@@ -205,7 +206,12 @@ def record_eval(bundle: str | Path, entry: str, eval_json: str | Path) -> dict[s
         raise InputError(f"{eval_json}: not an `mpvss eval --json` file ({exc})") from exc
     keep = ("method", "interval", "miou", "wiou", "mvc8", "mvc16", "data", "num_frames", "device")
     evals = {(e["method"], e["interval"], e["data"]): e for e in records[entry].get("eval", [])}
-    mine = SEGMENTER_ONLY if entry == "segmenter" else (entry,)
+    if entry == "segmenter":
+        mine = tuple(SEGMENTER_ONLY)
+    else:
+        own = method_spec(entry).name
+        runs_it = (n for n, m in METHODS.items() if m.weights and method_spec(m.weights).name == own)
+        mine = tuple(runs_it) or (own,)
     results = [r for r in results if isinstance(r, dict) and r.get("method") in mine]
     if not results:
         raise InputError(f"{eval_json} has no results of {' / '.join(mine)} to record next to {entry!r}")
