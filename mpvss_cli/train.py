@@ -187,6 +187,8 @@ def cmd_train_flow(args: argparse.Namespace) -> int:
         labels=args.labels,
         max_gap=args.max_gap,
         flow_loss_weight=args.flow_loss_weight,
+        pretrain_flow=args.pretrain_flow,
+        init_flow=args.init_flow,
         val_interval=args.val_interval,
         device=args.device,
         threads=args.threads,
@@ -273,6 +275,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         help="weight of the exact-flow supervision (our addition, needs data with flow files such as "
         "the synthetic benchmark; default 0 = the paper's segmentation-loss-only recipe)",
+    )
+    flow.add_argument(
+        "--pretrain-flow",
+        action="store_true",
+        help="FlowNet-style pre-training (our addition): with --method pixel_flow, train only the motion "
+        "encoder and pixel-wise decoder on the exact flow (synthetic data), without the segmenter",
+    )
+    flow.add_argument(
+        "--init-flow",
+        default=None,
+        metavar="MODEL",
+        help="start the flow module from this model's trained one (e.g. a --pretrain-flow run): every "
+        "part whose shapes fit (all of pixel_flow's; the encoder of query_flow's)",
     )
     flow.add_argument("--val-interval", type=int, default=5, help="key-frame interval K of the validation")
     _common(flow, "runs/flow", lr=1e-4, batch=4)

@@ -177,16 +177,19 @@ def main() -> int:
     out = Path(args.out)
     upload = None
     if args.upload:
+        import tempfile
+
         from tests.footage import write_table_video
 
-        upload = write_table_video(out / "table_clip.mp4")
+        # the clip is regenerable: keep it out of the screenshots folder
+        upload = write_table_video(Path(tempfile.mkdtemp()) / "table_clip.mp4")
     with app_server() as url:
         clicks = {"interval": "Compute the missing evaluations"}  # show a computed sweep, not an empty page
         problems = visit_pages(
             url,
             out,
             size=(1400, 1000),
-            timeout_ms=900_000,
+            timeout_ms=1_800_000,
             clicks=clicks,
             upload=upload,
             prefix="upload_" if upload else "app_",

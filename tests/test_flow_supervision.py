@@ -5,6 +5,7 @@ training step with it sends gradient into the flow module."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -16,12 +17,14 @@ from mpvss_core.data.synthetic import SyntheticRender
 from mpvss_core.data.writer import write_split
 from mpvss_core.errors import InputError
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion
-from mpvss_core.modeling.flow_loss import flow_supervision_loss, pool_flow
+from mpvss_core.modeling.flow_loss import dense_flow_loss, flow_supervision_loss, pool_flow
+from mpvss_core.spec import resolve_model
 from mpvss_core.train.common import DataConfig
 from mpvss_core.train.data import AugConfig, FrameDataset, augment, step_rng
 from mpvss_core.train.flow import FlowStep, FlowTrainConfig, build_stage1_model, train_flow
-from mpvss_core.train.loop import LoopConfig
+from mpvss_core.train.loop import LoopConfig, OptimConfig
 from mpvss_core.train.pair_flow import chain_flows
+from mpvss_core.train.pretrain import FlowPretrainStep, init_flow_from
 
 K = 18  # synthetic classes
 SIZE = (64, 128)
@@ -182,3 +185,78 @@ def test_flow_supervision_needs_flow_files(synth, tmp_path, capsys):
     assert main([*args, "--flow-loss-weight", "1", "--quiet"]) == 2
     assert "flow files" in capsys.readouterr().err
     assert main([*args, "--flow-loss-weight", "-1", "--quiet"]) == 2
+
+
+# --- FlowNet-style flow pre-training (our addition) and --init-flow -------------------------------------
+
+
+def load_for_method(model, method):
+    return resolve_model(str(model)).load(method)
+
+
+def test_dense_flow_loss_is_the_mean_end_point_error_of_the_valid_cells():
+    gt = torch.stack((torch.full((16, 32), 8.0), torch.full((16, 32), -16.0))).unsqueeze(0)  # image px
+    valid = torch.ones(1, 16, 32, dtype=torch.bool)
+    zero = torch.zeros(1, 2, 2, 4)  # the flow grid is 1/8: (8, -16) px there is (1, -2)
+    assert dense_flow_loss(zero, gt, valid) == pytest.approx(5**0.5, abs=1e-5)
+    assert dense_flow_loss(torch.tensor([1.0, -2.0]).view(1, 2, 1, 1).expand(1, 2, 2, 4), gt, valid) < 1e-4
+    left = valid.clone()
+    left[..., 16:] = False  # the right half does not count, whatever is predicted there
+    half = zero.clone()
+    half[..., 2:] = 7.0
+    assert dense_flow_loss(half, gt, left) == pytest.approx(5**0.5, abs=1e-5)
+    # an unpadded flow (12x30 of a 16x32 padded frame): the padding is invalid, not zero motion
+    assert dense_flow_loss(zero, gt[..., :12, :30], valid[..., :12, :30]) == pytest.approx(5**0.5, abs=1e-5)
+
+
+def test_flow_pretraining_trains_only_the_pixel_flow_and_starts_stage1(synth, tmp_path, capsys):
+    ckpt = tmp_path / "seg"
+    torch.manual_seed(0)
+    save_checkpoint(build_model("tiny"), ckpt)
+    cfg = FlowTrainConfig(
+        method="pixel_flow",
+        segmenter=str(ckpt),
+        pretrain_flow=True,
+        data=DataConfig(root=str(synth), val_split="", batch_size=2, aug=AugConfig(crop=(64, 96))),
+        optim=OptimConfig(lr=1e-3, warmup_steps=0),
+        loop=LoopConfig(out_dir=str(tmp_path / "pre"), max_steps=3, progress=False),
+    )
+    summary = train_flow(cfg)
+    assert summary["steps"] == 3 and summary["pretrain_flow"]
+    losses = [float(r.split(",")[2]) for r in (tmp_path / "pre" / "log.csv").read_text().splitlines()[1:4]]
+    assert np.isfinite(losses).all()
+    before = load_for_method(ckpt, "per_frame").state_dict()
+    after = load_for_method(summary["checkpoint"], "pixel_flow").state_dict()
+    # the segmenter, heads included, is untouched; every flow tensor moved
+    assert all(torch.equal(after[k], v) for k, v in before.items() if k.startswith("segmenter."))
+    start = build_stage1_model(load_for_method(ckpt, "per_frame"), "pixel_flow").state_dict()
+    moved = [k for k in after if k.startswith("flow.") and after[k].dtype.is_floating_point]
+    assert moved and all(not torch.equal(after[k], start[k]) for k in moved if "pixel_mean" not in k)
+    trained = resolve_model(summary["checkpoint"]).entry("pixel_flow").trained
+    assert trained["flow"] == summary["command"]  # the flow module is recorded trained, by this run
+
+    # --init-flow: whole submodules whose shapes fit
+    base = load_for_method(ckpt, "per_frame")
+    for method, fits in (("pixel_flow", ["encoder", "pixel_decoder"]), ("query_flow", ["encoder"])):
+        model = build_stage1_model(base, method)
+        fresh = {k: v.clone() for k, v in model.state_dict().items()}
+        loaded, kept = init_flow_from(model, method, summary["checkpoint"])
+        assert loaded == fits and "encoder" not in kept
+        now = model.state_dict()
+        for k, v in now.items():
+            if k.startswith("flow.encoder."):
+                assert torch.equal(v, after[k])
+            elif k.startswith("flow.decoder.") and method == "query_flow":
+                assert torch.equal(v, fresh[k])  # transformer, query head, its own pixel decoder, fusion
+    with pytest.raises(InputError, match="no trained flow module"):
+        init_flow_from(build_stage1_model(base, "query_flow"), "query_flow", str(ckpt))
+    with pytest.raises(InputError, match="pixel_flow"):
+        FlowPretrainStep(build_stage1_model(base, "query_flow"))
+    args = ["train", "flow", "--segmenter", str(ckpt), "--data", str(synth), "--val-split", ""]
+    out = str(tmp_path / "o")
+    assert main([*args, "--method", "query_flow", "--pretrain-flow", "--out", out, "--quiet"]) == 2
+    assert "--pretrain-flow" in capsys.readouterr().err
+    init = ["--init-flow", str(tmp_path / "pre" / "last"), "--max-steps", "1", "--batch-size", "1"]
+    assert main([*args, "--method", "query_learned", *init, "--crop", "64x96", "--out", out, "--quiet"]) == 0
+    run = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert run["config"]["init_flow"] == str(tmp_path / "pre" / "last")

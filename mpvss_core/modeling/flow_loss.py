@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .warp import backward_warp
 
-__all__ = ["flow_supervision_loss", "pool_flow"]
+__all__ = ["dense_flow_loss", "flow_supervision_loss", "pool_flow"]
 
 
 def pool_flow(flow: Tensor, valid: Tensor, factor: int) -> tuple[Tensor, Tensor]:
@@ -64,12 +64,7 @@ def flow_supervision_loss(
     mh, mw = mask_logits.shape[-2:]
     if (mh, mw) != (2 * h, 2 * w):
         raise ValueError(f"mask grid {mh}x{mw} is not twice the flow grid {h}x{w}")
-    height, width = gt_flow.shape[-2:]
-    pad_h, pad_w = 4 * mh - height, 4 * mw - width
-    if pad_h < 0 or pad_w < 0:
-        raise ValueError(f"exact flow {height}x{width} is larger than the padded frame {4 * mh}x{4 * mw}")
-    gt = F.pad(gt_flow.float(), (0, pad_w, 0, pad_h))
-    valid = F.pad(gt_valid, (0, pad_w, 0, pad_h), value=False)
+    gt, valid = _padded(gt_flow, gt_valid, (8 * h, 8 * w))
     with torch.no_grad():
         gt4, _ = pool_flow(gt, valid, 4)
         # where each key-frame segment lands in the target frame: its mask sampled at p + gt(p)
@@ -79,3 +74,35 @@ def flow_supervision_loss(
         weight = F.avg_pool2d(landed, 2) * objectness[..., None, None] * valid8.unsqueeze(1)
     epe = (flow.float() - gt8.unsqueeze(1)).square().sum(2).add(1e-9).sqrt()  # BxQxhxw
     return (epe * weight).sum() / weight.sum().clamp_min(1e-6)
+
+
+def _padded(gt_flow: Tensor, gt_valid: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """Exact flow Bx2xHxW and validity BxHxW padded bottom/right (invalid) to the padded frame `size`."""
+    height, width = gt_flow.shape[-2:]
+    pad_h, pad_w = size[0] - height, size[1] - width
+    if pad_h < 0 or pad_w < 0:
+        raise ValueError(f"exact flow {height}x{width} is larger than the padded frame {size[0]}x{size[1]}")
+    gt = F.pad(gt_flow.float(), (0, pad_w, 0, pad_h))
+    return gt, F.pad(gt_valid, (0, pad_w, 0, pad_h), value=False)
+
+
+def dense_flow_loss(flow: Tensor, gt_flow: Tensor, gt_valid: Tensor) -> Tensor:
+    """FlowNet-style end-point error of one dense flow: the flow pre-training loss (`--pretrain-flow`).
+
+    Unlike `flow_supervision_loss` there are no queries and no masks: every valid cell counts the same,
+    as when a FlowNet is pre-trained on synthetic flow.
+
+    Args:
+        flow: Bx2xhxw predicted flow (target -> key) on the flow grid (1/8 of the padded frame), in its
+            pixels.
+        gt_flow: Bx2xHxW exact flow, image pixels (HxW unpadded, at most 8h x 8w); gt_valid: BxHxW bool.
+    Returns:
+        Scalar: mean over the cells with at least half their pixels valid of |flow - gt/8|.
+    """
+    h, w = flow.shape[-2:]
+    gt, valid = _padded(gt_flow, gt_valid, (8 * h, 8 * w))
+    with torch.no_grad():
+        gt8, valid8 = pool_flow(gt, valid, 8)
+    epe = (flow.float() - gt8).square().sum(1).add(1e-9).sqrt()  # Bxhxw
+    weight = valid8.to(epe.dtype)
+    return (epe * weight).sum() / weight.sum().clamp_min(1.0)

@@ -54,6 +54,10 @@ def load_segmenter(spec: str) -> tuple[MPVSS, dict[str, str]]:
     resolved = resolve_model(spec)
     record = resolved.entry("per_frame").trained
     inherited = {"segmenter": record["segmenter"]} if "segmenter" in record else {}
+    # a trained segmenter's heads trained with it (a bundle's segmenter entry records the segmenter
+    # only); a stage that does not retrain them (flow pre-training) keeps them
+    if "heads" in record or "segmenter" in record:
+        inherited["heads"] = record.get("heads") or record["segmenter"]
     return resolved.load("per_frame"), inherited
 
 

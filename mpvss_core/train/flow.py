@@ -23,6 +23,10 @@ predicted class, exactly as a ground-truth label map would be turned into target
 frozen copy of the segmenter taken before training, so the targets do not drift while the heads train.
 This adapts the flow module to unlabelled footage: it learns to move the key frame's masks to where the
 segmenter would put them on the target frame.
+
+Flow pre-training (`pretrain_flow`, our addition) trains pixel_flow's encoder and pixel-wise decoder on
+the exact flow alone, without the segmenter; `init_flow` starts any method's flow module from such a
+run (or any trained one): see `pretrain.py`.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from mpvss_core.train.common import (
 )
 from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, fit_stage
 from mpvss_core.train.prefetch import Prefetcher
+from mpvss_core.train.pretrain import FlowPretrainStep, init_flow_from
 from mpvss_core.train.validate import load_val_clips, propagation_miou
 
 __all__ = ["FlowStep", "FlowTrainConfig", "build_stage1_model", "pseudo_labels", "train_flow"]
@@ -68,6 +73,8 @@ class FlowTrainConfig:
     labels: str = "gt"  # "gt": dataset labels; "none": the stage-0 segmenter's prediction (label-free)
     max_gap: int = 10  # key -> target gaps 1..max_gap (official TRAIN_SAMPLING_FRAME_RANGE 10)
     flow_loss_weight: float = 0.0  # exact-flow supervision (our addition; 0 = the paper's recipe)
+    pretrain_flow: bool = False  # FlowNet-style pre-training on exact flow only (pretrain.py; our addition)
+    init_flow: str | None = None  # start the flow module from this model's (pretrain.py; our addition)
     val_interval: int = 5  # key-frame interval K of the periodic validation
     device: str = "auto"
     threads: int | None = None
@@ -194,24 +201,35 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
         base, inherited = load_segmenter(cfg.segmenter)
         model = build_stage1_model(base, method, cfg.preset).to(dist_info.device)
         del base
+        init = {}
+        if cfg.init_flow:
+            loaded, kept = init_flow_from(model, method, cfg.init_flow)
+            init = {"init_flow": str(cfg.init_flow), "init_flow_loaded": loaded, "init_flow_kept": kept}
         model.freeze_segmenter()
+        if cfg.pretrain_flow:
+            model.segmenter.requires_grad_(False)  # the heads too: they keep their stage-0 weights
         num_classes = model.segmenter.num_classes
         teacher = None
         if cfg.labels == "none":
             teacher = copy.deepcopy(model.segmenter).eval().requires_grad_(False)
         data = cfg.data
         train_ds, val_ds = open_datasets(data, num_classes)
-        with_flow = cfg.flow_loss_weight > 0
+        with_flow = cfg.flow_loss_weight > 0 or cfg.pretrain_flow
         if with_flow and not train_ds.has_flow:
+            what = "--pretrain-flow" if cfg.pretrain_flow else "--flow-loss-weight"
             raise InputError(
-                f"--flow-loss-weight needs exact flow files in the training clips ({data.root} has none; "
+                f"{what} needs exact flow files in the training clips ({data.root} has none; "
                 "the synthetic benchmark written by `mpvss data synth` has them)"
             )
-        criterion = SetCriterion(num_classes, cfg.criterion)
-        step_module = FlowStep(model, criterion, teacher, cfg.flow_loss_weight).to(dist_info.device)
-        wrapped = wrap_ddp(step_module, dist_info)
+        step_module: nn.Module
+        if cfg.pretrain_flow:
+            step_module = FlowPretrainStep(model)
+        else:
+            criterion = SetCriterion(num_classes, cfg.criterion)
+            step_module = FlowStep(model, criterion, teacher, cfg.flow_loss_weight)
+        wrapped = wrap_ddp(step_module.to(dist_info.device), dist_info)
         optimizer = build_optimizer(list(model.named_parameters()), cfg.optim)
-        labelled = cfg.labels == "gt"
+        labelled = cfg.labels == "gt" and not cfg.pretrain_flow  # pre-training reads no labels
 
         batches = Prefetcher(
             lambda rng: train_ds.pair_batch(rng, data.batch_size, data.aug, cfg.max_gap, labelled, with_flow),
@@ -225,6 +243,8 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
                 return None if x is None else x.to(dist_info.device)
 
             batch = (pairs.keys, pairs.targets, pairs.labels, pairs.flow, pairs.flow_valid)
+            if cfg.pretrain_flow:
+                batch = (pairs.keys, pairs.targets, pairs.flow, pairs.flow_valid)
             return wrapped(*(dev(x) for x in batch))
 
         validate_fn = None
@@ -245,12 +265,14 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             dist_info,
             t_start,
             settings_extra={"model_name": model.cfg.name},
-            trains=("heads", "flow"),
+            trains=("flow",) if cfg.pretrain_flow else ("heads", "flow"),
             inherited=inherited,
             method=method,
-            labels=cfg.labels,
+            labels="none (exact flow only)" if cfg.pretrain_flow else cfg.labels,
             flow_loss_weight=cfg.flow_loss_weight,
+            pretrain_flow=cfg.pretrain_flow,
             segmenter=str(cfg.segmenter),
+            **init,
         )
     finally:
         if batches is not None:
