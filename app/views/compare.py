@@ -14,8 +14,10 @@ from app.selection import frame_from_selection, selection_signature
 
 s = page_header(
     "Compare methods",
-    "Every method sees the same key frames (the segmenter's output); in between, each propagates them in "
-    "its own way. Scrub through the clip or click a point of the timeline.",
+    "Every method segments the same key frames with the segmenter (the learned methods with the heads "
+    "stage 1 retrained beside their flow module, unless the sidebar's stage-0 key-frame heads are on); "
+    "in between, each propagates them in its own way. Scrub through the clip or click a point of the "
+    "timeline.",
 )
 
 
