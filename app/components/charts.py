@@ -73,8 +73,11 @@ def delta_bars(split: pd.DataFrame, method: str, reference: str) -> go.Figure:
     return fig
 
 
-def confusion(matrix: np.ndarray, names: list[str], method: str) -> go.Figure:
-    """Row-normalised confusion matrix (% of each ground-truth class), classes present only."""
+def confusion(matrix: np.ndarray, names: list[str], method: str, rows_are: str = "ground truth") -> go.Figure:
+    """Row-normalised confusion matrix (% of each reference class), classes present only.
+
+    `rows_are` names what the rows count: the ground truth, or the per-frame prediction on a clip without
+    labels."""
     keep = (matrix.sum(1) > 0) | (matrix.sum(0) > 0)
     m = matrix[np.ix_(keep, keep)].astype(float)
     rows = m.sum(1, keepdims=True)
@@ -88,7 +91,7 @@ def confusion(matrix: np.ndarray, names: list[str], method: str) -> go.Figure:
         zmin=0,
         zmax=100,
         aspect="auto",
-        labels={"x": f"predicted ({method})", "y": "ground truth", "color": "% of row"},
+        labels={"x": f"predicted ({method})", "y": rows_are, "color": "% of row"},
         height=520,
         text_auto=".0f",
     )

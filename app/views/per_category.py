@@ -53,4 +53,5 @@ if need_methods(s):
         st.subheader("Confusion matrix")
         which = st.selectbox("Method", names, key="cm_method")
         matrix = preds[which].result.confusion
-        st.plotly_chart(charts.confusion(matrix, list(s.class_names), which), key="confusion")
+        rows_are = "ground truth" if s.has_ground_truth else "per_frame (no ground truth)"
+        st.plotly_chart(charts.confusion(matrix, list(s.class_names), which, rows_are), key="confusion")
