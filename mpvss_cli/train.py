@@ -204,8 +204,14 @@ def cmd_train_flow(args: argparse.Namespace) -> int:
 
 
 def cmd_train_export(args: argparse.Namespace) -> int:
-    from mpvss_core.train.export import bundle_size, export_segmenter
+    from mpvss_core.train.export import bundle_size, export_flow_run, export_segmenter
 
+    if (args.segmenter is None) == (args.flow is None):
+        raise InputError("give one of --segmenter (a stage-0 run) or --flow (a stage-1 run)")
+    if args.flow is not None:
+        folder = export_flow_run(args.flow, args.to)
+        print(f"flow run {args.flow} -> {folder} (bundle {bundle_size(args.to) / 1e6:.1f} MB)")
+        return 0
     record = {"device": args.device_label} if args.device_label else None
     folder = export_segmenter(args.segmenter, args.to, record=record, preset=args.preset)
     print(f"segmenter {args.segmenter} -> {folder} (bundle {bundle_size(args.to) / 1e6:.1f} MB)")
@@ -295,9 +301,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     exp = tsub.add_parser(
         "export",
-        help="write a stage-0 checkpoint into a model bundle (float16) with its training record",
+        help="write a stage-0 or stage-1 run checkpoint into a model bundle (float16) with its record",
     )
-    exp.add_argument("--segmenter", required=True, help="stage-0 run checkpoint, e.g. runs/segmenter/last")
+    exp.add_argument("--segmenter", default=None, help="stage-0 run checkpoint, e.g. runs/segmenter/last")
+    exp.add_argument(
+        "--flow", default=None, help="stage-1 run checkpoint, e.g. runs/flow/last (a run without --export-to)"
+    )
     exp.add_argument("--to", default="assets/models/default", help="bundle folder")
     exp.add_argument(
         "--preset", default=None, help="flow-module preset of the stored model (default: its own)"

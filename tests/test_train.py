@@ -274,7 +274,7 @@ def test_label_free_training_runs_on_unlabelled_clips(stage0, tmp_path):
 
 
 def test_trainer_checkpoint_and_export_load_through_the_model_spec(dataset, stage0, tmp_path):
-    from mpvss_core.train.export import export_flow, export_segmenter
+    from mpvss_core.train.export import export_flow, export_flow_run, export_segmenter
 
     bundle = tmp_path / "bundle"
     export_segmenter(stage0["checkpoint"], bundle)
@@ -290,6 +290,16 @@ def test_trainer_checkpoint_and_export_load_through_the_model_spec(dataset, stag
     direct = load_for_method(summary["checkpoint"], "stages_1")
     export_flow(summary, bundle)
     shipped = load_for_method(bundle, "stages_1")
+    # the same from the run folder alone (a run resumed or stopped without --export-to)
+    again = tmp_path / "again"
+    export_segmenter(stage0["checkpoint"], again)
+    export_flow_run(summary["checkpoint"], again)
+    a_state, b_state = load_for_method(again, "stages_1").state_dict(), shipped.state_dict()
+    assert a_state.keys() == b_state.keys() and all(torch.equal(v, b_state[k]) for k, v in a_state.items())
+    rec = json.loads((again / "bundle.json").read_text())["records"]["stages_1"]
+    assert rec["steps"] == 1 and rec["command"] == summary["command"]
+    with pytest.raises(InputError, match="not a stage-1 run"):
+        export_flow_run(stage0["checkpoint"], again)
     assert shipped.cfg == direct.cfg
     x = torch.rand(1, 3, *SIZE) * 255
     with torch.no_grad():

@@ -2,6 +2,7 @@
 
     export_segmenter("runs/segmenter/last", "assets/models/default")     # stage 0 -> <bundle>/segmenter
     export_flow(summary, "assets/models/default")                        # stage 1 -> <bundle>/<method>
+    export_flow_run("runs/flow/last", "assets/models/default")          # the same from a run folder
 
 Weights are stored in float16 (the shipped bundle must stay small). `bundle.json` keeps, per entry
 ("segmenter" and each method), the record Table IV needs: the training command, training time, device,
@@ -32,6 +33,7 @@ __all__ = [
     "BUNDLE_BUDGET_BYTES",
     "bundle_size",
     "export_flow",
+    "export_flow_run",
     "export_segmenter",
     "read_bundle_index",
     "record_eval",
@@ -182,6 +184,40 @@ def export_flow(summary: dict[str, Any], bundle: str | Path) -> Path:
         budget = BUNDLE_BUDGET_BYTES / 1e6
         print(f"warning: bundle {bundle} is {size / 1e6:.1f} MB, over the {budget:.0f} MB budget")
     return folder
+
+
+def export_flow_run(ckpt: str | Path, bundle: str | Path) -> Path:
+    """`export_flow` from a stage-1 run checkpoint (`<run>/last`), e.g. a run stopped or resumed
+    without `--export-to`: the record comes from its trainer_state.json.
+
+    Raises:
+        InputError: not a stage-1 run checkpoint (or the bundle's segmenter is another one).
+    """
+    from mpvss_core.spec import resolve_model
+
+    ckpt = Path(ckpt)
+    state_path = ckpt / "trainer_state.json"
+    settings = (
+        json.loads(state_path.read_text(encoding="utf-8")).get("settings") or {}
+        if state_path.is_file()
+        else {}
+    )
+    config = settings.get("config") or {}
+    if settings.get("stage") != "flow" or "method" not in config:
+        raise InputError(f"{ckpt} is not a stage-1 run checkpoint (no flow-stage trainer_state.json in it)")
+    method = method_spec(config["method"]).name
+    spec = resolve_model(str(ckpt))
+    rec = _run_record(ckpt)
+    summary = {
+        **rec,
+        "model": spec.load(method),
+        "method": method,
+        "segmenter": config.get("segmenter"),
+        "labels": config.get("labels"),
+        "trained": dict(spec.entry(method).trained),
+        "val": {"val_miou": rec.get("val_miou_trainer")},
+    }
+    return export_flow(summary, bundle)
 
 
 def record_eval(bundle: str | Path, entry: str, eval_json: str | Path) -> dict[str, Any]:
