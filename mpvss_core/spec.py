@@ -1,6 +1,7 @@
 """ModelSpec: the user's model string, resolved once into what every part of the studio needs.
 
     spec = resolve_model("default")          # the shipped bundle (assets/models/default)
+    spec = resolve_model("next")             # any other bundle shipped in assets/models, by name
     spec = resolve_model("tiny")             # the tiny preset, random weights (seed 0)
     spec = resolve_model("runs/flow/last")   # one of our checkpoints, or a bundle folder
     spec = resolve_model("m2f_cityscapes/")  # a local Hugging Face Mask2Former folder (save_pretrained)
@@ -55,10 +56,16 @@ from mpvss_core.errors import CheckpointError, InputError, MethodUnavailableErro
 from mpvss_core.labels import CITYSCAPES_CLASSES, SYNTH_CLASSES, generic_class_names
 from mpvss_core.methods.table import METHODS, method_config, method_of_flow, method_spec
 
-__all__ = ["ASSETS", "DEFAULT_MODEL", "MethodEntry", "ModelSpec", "resolve_model"]
+__all__ = ["ASSETS", "DEFAULT_MODEL", "MethodEntry", "ModelSpec", "resolve_model", "shipped_models"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "models"
 DEFAULT_MODEL = "default"  # the shipped bundle, ASSETS / "default"
+
+
+def shipped_models() -> list[str]:
+    """Names of the bundles in assets/models (`default` first): each is a `--model` name."""
+    names = sorted(p.name for p in ASSETS.iterdir() if is_bundle(p)) if ASSETS.is_dir() else []
+    return sorted(names, key=lambda n: n != DEFAULT_MODEL)
 
 
 @dataclass(frozen=True)
@@ -409,9 +416,12 @@ def resolve_model(
     if text in PRESETS:
         return _from_preset(text, seed)
     path = Path(text)
+    if not path.exists() and text in shipped_models():  # a folder of that name here comes first
+        return _from_bundle(text, ASSETS / text, allow_untrained)
     if not path.exists():
+        shipped = ", ".join(shipped_models()) or "none"
         raise InputError(
-            f"model {text!r} does not exist: give 'default' (the shipped bundle), a preset "
+            f"model {text!r} does not exist: give a shipped bundle ({shipped}), a preset "
             f"({', '.join(sorted(PRESETS))}) or a bundle, checkpoint or Hugging Face Mask2Former folder"
         )
     if is_bundle(path):

@@ -14,7 +14,7 @@ from mpvss_core.errors import CheckpointError, InputError, MethodUnavailableErro
 from mpvss_core.labels import SYNTH_CLASSES
 from mpvss_core.methods import ALL_METHODS, METHODS, method_config, method_of_flow
 from mpvss_core.modeling.segmenter import hf_config_from_segmenter_config
-from mpvss_core.spec import resolve_model
+from mpvss_core.spec import ASSETS, resolve_model, shipped_models
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +149,15 @@ def test_hf_folder_is_a_model_spec(hf_folder):
     assert model.cfg.segmenter.hf_config is not None and model.cfg.name == "hf-m2f"
 
 
+def test_shipped_bundles_are_model_names():
+    assert shipped_models()[0] == "default" and "next" in shipped_models()
+    spec = resolve_model("next")
+    assert spec.kind == "bundle" and spec.path == ASSETS / "next" and spec.label == "next"
+    assert "per_frame" in spec.methods
+
+
 def test_every_kind_of_bad_string_is_refused(tmp_path):
-    with pytest.raises(InputError, match="does not exist: give 'default'"):
+    with pytest.raises(InputError, match="does not exist: give a shipped bundle \\(default"):
         resolve_model(str(tmp_path / "nope"))
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(InputError, match="is a file"):

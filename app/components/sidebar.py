@@ -17,24 +17,34 @@ from app import sources, state
 from mpvss_core.data.readers.common import MiB
 from mpvss_core.errors import InputError
 from mpvss_core.methods import METHODS
-from mpvss_core.spec import ModelSpec, resolve_model
+from mpvss_core.spec import DEFAULT_MODEL, ModelSpec, resolve_model, shipped_models
 
 MODEL_CHOICES = {
     "default": "Shipped model (assets/models/default)",
     "tiny": "Tiny preset - RANDOM weights (shapes and costs only)",
     "folder": "Checkpoint / bundle / HF Mask2Former folder",
 }
+
+
+def model_choices() -> dict[str, str]:
+    """The model radio's options: the shipped bundle, any other bundle in assets/models, tiny, a folder."""
+    others = {n: f"Bundle '{n}' (assets/models/{n})" for n in shipped_models() if n != DEFAULT_MODEL}
+    first = {"default": MODEL_CHOICES["default"]}
+    return {**first, **others, **{k: v for k, v in MODEL_CHOICES.items() if k not in first}}
+
+
 SOURCES = ("Built-in clip", "Upload", "Dataset folder")
 
 
 def _model(errors: list[str]) -> ModelSpec:
     prof = sources.profile()
-    choices = list(MODEL_CHOICES)
+    labels = model_choices()
+    choices = list(labels)
     initial = prof.model if prof.model in choices else "folder"
     if "model_path" not in st.session_state and initial == "folder":
         st.session_state["model_path"] = prof.model
     choice = st.sidebar.radio(
-        "Model", choices, index=choices.index(initial), format_func=MODEL_CHOICES.get, key="model_choice"
+        "Model", choices, index=choices.index(initial), format_func=labels.get, key="model_choice"
     )
     text = choice
     allow = False
