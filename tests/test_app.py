@@ -188,7 +188,8 @@ def test_bad_model_folder_falls_back_with_an_error(tmp_path) -> None:
 def test_every_shipped_bundle_is_a_model_choice() -> None:
     at = _app()
     radio = at.sidebar.radio(key="model_choice")
-    assert radio.options[0].startswith("Shipped model") and any("assets/models/next" in o for o in radio.options)
+    labels = radio.options  # the formatted labels
+    assert labels[0].startswith("Shipped model") and any("assets/models/next" in o for o in labels)
     radio.set_value("next").run()
     assert not at.exception and not at.error
     assert "model `next`" in " ".join(c.value for c in at.caption)
