@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from methods_speed import timed_run  # noqa: E402
 from profile_components import profile  # noqa: E402
 
 from mpvss_core.evaluation.costs import device_description  # noqa: E402
@@ -48,23 +49,8 @@ def _frames(n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
 
 
 def timed(predictor: VideoPredictor, frames: np.ndarray, k: int, rounds: int, batch: bool) -> dict:
-    list(predictor.propagate(predictor.init_video(frames[: k + 1], k), batch_segment=batch))  # warm-up
-    runs = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        results = list(predictor.propagate(predictor.init_video(frames, k), batch_segment=batch))
-        wall = time.perf_counter() - t0
-        model = [r.timings["model_s"] for r in results]
-        key = [r.timings["model_s"] for r in results if r.is_key]
-        nonkey = [r.timings["model_s"] for r in results if not r.is_key]
-        runs.append(
-            {
-                "fps": len(results) / sum(model),
-                "fps_e2e": len(results) / wall,
-                "key_ms": 1000 * statistics.median(key),
-                "nonkey_ms": 1000 * statistics.median(nonkey) if nonkey else float("nan"),
-            }
-        )
+    """Median over `rounds` of `methods_speed.timed_run` (each round warms up first)."""
+    runs = [timed_run(predictor, frames, k, batch) for _ in range(rounds)]
     return {k2: statistics.median(r[k2] for r in runs) for k2 in runs[0]}
 
 

@@ -42,14 +42,8 @@ class LearnedFlow(Propagator):
             r = FrameResult(
                 p.index, False, key.index, labels[j], next_key_index=None if nxt is None else nxt.index
             )
-            r.timings = {"propagate_s": share, "diagnostics_s": 0.0}
-            r.timings["model_s"] = share
-            if not key.charged and key.index != p.index:
-                key.charged = True
-                r.timings["hidden_key_s"] = key.seconds
-                r.timings["model_s"] += key.seconds
-            r.timings["e2e_s"] = p.read_s + r.timings["model_s"]
-            yield r
+            r.timings = {"propagate_s": share}
+            yield self._charge(r, p, key, share, 0.0)
 
     def _predict(self, frame, index, key, nxt, diag):
         t0 = time.perf_counter()

@@ -298,9 +298,18 @@ class Propagator:
         t0 = time.perf_counter()
         with self.autocast():
             r, t_model = self._predict(p.frame, p.index, key, nxt, diag)
-        r.timings["diagnostics_s"] = time.perf_counter() - t0 - t_model  # extraction after the model
-        r.timings["model_s"] = t_model
-        if not key.charged and key.index != p.index:  # a key segmented for others only (sparse labels)
+        # diagnostics: the extraction after the model
+        return self._charge(r, p, key, t_model, time.perf_counter() - t0 - t_model)
+
+    @staticmethod
+    def _charge(
+        r: FrameResult, p: _Pending, key: KeyFrame, model_s: float, diagnostics_s: float
+    ) -> FrameResult:
+        """Fill a non-key result's timings; the first frame of a key segmented for others only (sparse
+        labels) also carries that key's time, so totals count every key once."""
+        r.timings["diagnostics_s"] = diagnostics_s
+        r.timings["model_s"] = model_s
+        if not key.charged and key.index != p.index:
             key.charged = True
             r.timings["hidden_key_s"] = key.seconds
             r.timings["model_s"] += key.seconds
