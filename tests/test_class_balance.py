@@ -7,12 +7,12 @@ import pytest
 from PIL import Image
 
 from mpvss_core.errors import InputError
+from mpvss_core.train.augment import _offset_containing
 from mpvss_core.train.data import (
     AugConfig,
     BalanceConfig,
     FrameDataset,
     _Balance,
-    _offset_containing,
     step_rng,
 )
 
