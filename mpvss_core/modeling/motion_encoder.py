@@ -30,15 +30,26 @@ def prepare_flow_image(
 ) -> Tensor:
     """One Bx3xHxW image (RGB 0..255) -> its three normalised, padded, resized channels of the pair.
 
-    Every step is per channel, so `cat(prepare_flow_image(current), prepare_flow_image(key))` equals
-    `prepare_flow_input(current, key)` exactly: a key frame's half is prepared once for all the frames
-    propagated from it (`KeyState.flow_input`).
+    Every step is per channel, so `prepare_flow_input(current, key)` is the concatenation of the two
+    images' halves, and a key frame's half is prepared once for all the frames propagated from it
+    (`KeyState.flow_input`).
+
+    When no padding is needed the resize comes first: normalisation is per-channel affine and bilinear
+    weights sum to one, so the order changes only the rounding, and the normalisation then touches a
+    quarter of the pixels (input_scale 0.5). With padding it must come after, as the padded zeros are
+    zeros of the normalised image.
     """
-    x = image.to(pixel_mean.dtype) / 255.0 - pixel_mean.view(1, 3, 1, 1)
-    x = pad_to_multiple(x, multiple)
+    x = image.to(pixel_mean.dtype)
+    mean = pixel_mean.reshape(1, 3, 1, 1)
+    height, width = x.shape[-2:]
+    padded = (height + (-height) % multiple, width + (-width) % multiple)  # as `pad_to_multiple`
+    size = (round(padded[0] * input_scale), round(padded[1] * input_scale))
+    if (height, width) == padded:
+        if input_scale != 1.0:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return (x / 255.0).sub_(mean)
+    x = pad_to_multiple(x / 255.0 - mean, multiple)
     if input_scale != 1.0:
-        height, width = x.shape[-2:]
-        size = (round(height * input_scale), round(width * input_scale))
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     return x
 
@@ -47,6 +58,10 @@ def prepare_flow_input(
     current: Tensor, key: Tensor, pixel_mean: Tensor, input_scale: float = 0.5, multiple: int = 32
 ) -> Tensor:
     """Bx3xHxW current + Bx3xHxW key (RGB 0..255) -> Bx6x(Hp*s)x(Wp*s) normalised flow-net input.
+
+    The official `prepare_imgs`: concatenate, `x / 255 - mean`, zero padding after normalisation (the
+    official "zero rows/columns beyond the original size"), bilinear resize; each image's half by
+    `prepare_flow_image`.
 
     Args:
         current: the frame being predicted (first three channels, as the official order).
@@ -59,14 +74,14 @@ def prepare_flow_input(
         raise ValueError(
             f"expected two Bx3xHxW images of one size, got {tuple(current.shape)}, {tuple(key.shape)}"
         )
-    x = torch.cat((current, key), dim=1).to(pixel_mean.dtype) / 255.0 - pixel_mean.view(1, 6, 1, 1)
-    # zero padding after normalisation == the official "zero rows/columns beyond the original size"
-    x = pad_to_multiple(x, multiple)
-    if input_scale != 1.0:
-        height, width = x.shape[-2:]
-        size = (round(height * input_scale), round(width * input_scale))
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-    return x
+    mean = pixel_mean.reshape(6)
+    return torch.cat(
+        (
+            prepare_flow_image(current, mean[:3], input_scale, multiple),
+            prepare_flow_image(key, mean[3:], input_scale, multiple),
+        ),
+        dim=1,
+    )
 
 
 def _conv(in_ch: int, out_ch: int, kernel: int, stride: int) -> nn.Sequential:

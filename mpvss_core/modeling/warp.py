@@ -62,19 +62,42 @@ def backward_warp(x: Tensor, flow: Tensor, mode: str = "exact") -> Tensor:
     if x.dtype in (torch.float16, torch.bfloat16):
         # half-precision coordinates are off by up to a pixel at a few hundred pixels: warp in float32
         x = x.float()
-    # channels-first: resizing a 2-channel flow is slower channels-last (e.g. from channels-last convs)
-    flow = resize_flow(flow.to(x.dtype).contiguous(), (height, width)).permute(0, 2, 3, 1)  # NxHxWx2
     if mode == "exact":
         # max(.., 1): a single row/column has only one valid coordinate, 0, which maps to -1
         norm_x, norm_y = max(width - 1, 1), max(height - 1, 1)
     else:
         norm_x, norm_y = width, height
-    # (p + flow) * 2 / norm - 1, per coordinate (x first: grid_sample's order)
-    grid = (_pixel_grid(height, width, x) + flow) * _norm(norm_x, norm_y, x) - 1.0
+    # grid = (p + s * f) * 2 / norm - 1 = base + f * (2 s / norm), with base = p * 2 / norm - 1 cached per
+    # size and s the coarse-to-fine scale of `resize_flow`: one pass over the NxHxWx2 grid instead of four
+    # channels-first: resizing a 2-channel flow is slower channels-last (e.g. from channels-last convs)
+    flow = flow.to(x.dtype).contiguous()
+    h, w = flow.shape[-2:]
+    if (h, w) != (height, width):
+        flow = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False)
+    factor = torch.tensor(
+        [2.0 * width / (w * norm_x), 2.0 * height / (h * norm_y)], dtype=x.dtype, device=x.device
+    )
+    grid = torch.addcmul(_base_grid(height, width, norm_x, norm_y, x), flow.permute(0, 2, 3, 1), factor)
     # autocast would run grid_sample in half precision: keep it float32
     with torch.autocast(x.device.type, enabled=False):
         out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out.to(out_dtype)
+
+
+_BASE_GRIDS: dict[tuple, Tensor] = {}
+
+
+def _base_grid(height: int, width: int, norm_x: float, norm_y: float, like: Tensor) -> Tensor:
+    """1xHxWx2 normalised coordinates of the pixel centres, `p * 2 / norm - 1` (x first), cached."""
+    key = (height, width, norm_x, norm_y, like.dtype, like.device)
+    grid = _BASE_GRIDS.get(key)
+    if grid is None:
+        if len(_BASE_GRIDS) > 32:  # frame sizes changed: drop the old grids
+            _BASE_GRIDS.clear()
+        with torch.no_grad(), torch.inference_mode(False):
+            grid = _pixel_grid(height, width, like) * _norm(norm_x, norm_y, like) - 1.0
+        _BASE_GRIDS[key] = grid
+    return grid
 
 
 def _pixel_grid(height: int, width: int, like: Tensor) -> Tensor:
