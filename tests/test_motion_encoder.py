@@ -30,3 +30,29 @@ def test_prepare_flow_input_equals_the_official_formula_with_and_without_padding
             assert ours[:, :, -1].abs().max() < 1e-6
         # one image's half is the same whether prepared alone (a key frame's, reused) or in the pair
         assert torch.equal(ours[:, 3:], prepare_flow_image(key, mean[3:]))
+
+
+def test_split_conv1_and_folded_query_flow_head_equal_the_official_layers():
+    """The fast path's two re-associations (conv1's key half once per key frame; MLP_scale's last
+    layer folded into the queries) give the official values up to rounding, also for a batch."""
+    from mpvss_core.build import build_model
+
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    g = torch.Generator().manual_seed(1)
+    key = torch.randint(0, 256, (1, 3, 64, 96), generator=g).float()
+    frames = torch.randint(0, 256, (3, 3, 64, 96), generator=g).float()
+    with torch.no_grad():
+        state = model.segment_key(key)
+        ref = model.propagate(state, frames, return_flows=True)
+        encoder, head = model.flow.encoder, model.flow.decoder.query_flow_head
+        encoder.split = head.fold = True
+        state.flow_input = None  # re-prepared with conv1's key part
+        fast = model.propagate(state, frames, return_flows=True)
+    assert state.flow_input.conv1 is not None
+    torch.testing.assert_close(fast.query_flow, ref.query_flow, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast.flow, ref.flow, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast.mask_logits, ref.mask_logits, atol=1e-4, rtol=1e-4)
+    # with gradients (training) the official layers run, whatever the flags say: the reference exactly
+    trained = model.propagate(state, frames, return_flows=True)
+    assert torch.equal(trained.flow.detach(), ref.flow)

@@ -113,12 +113,17 @@ class Propagator:
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.path = path
-        # the flow module's convolutions are ~20 % faster channels-last on CPU, and the fusion conv's
-        # pixel half is shared by every query (`FlowFusion.forward`)
+        # the flow module's convolutions are ~20 % faster channels-last on CPU, conv1's key half is
+        # computed once per key frame (`MotionEncoder.forward`), the fusion conv's pixel half is shared
+        # by every query (`FlowFusion.forward`), and the query-flow head's last per-pixel layer is
+        # folded into the queries (`QueryFlowHead.forward`)
         memory_format = torch.channels_last if path == "fast" else torch.contiguous_format
         model.flow.to(memory_format=memory_format)
+        model.flow.encoder.split = path == "fast"
         if model.flow.decoder.fusion is not None:
             model.flow.decoder.fusion.split = path == "fast"
+        if model.flow.decoder.query_flow_head is not None:
+            model.flow.decoder.query_flow_head.fold = path == "fast"
         # on CUDA the fast path runs the networks in bfloat16 (autocast); sampling grids, warping and
         # semantic inference stay float32 (`modeling.warp`, `semantic_labels`)
         self.bf16 = path == "fast" and self.device.type == "cuda"

@@ -255,16 +255,40 @@ class QueryFlowHead(nn.Module):
         self.query_norm = nn.LayerNorm(cfg.d_model)  # the decoder's final norm
         self.query_mlp = MLP(cfg.d_model, cfg.mlp_hidden, cfg.flow_embed_dim)  # MLP_out
         self.motion_mlp = MLP(motion_channels, cfg.mlp_hidden, 2 * cfg.flow_embed_dim)  # MLP_scale
+        self.fold = False  # fold MLP_scale's last layer into the queries (inference; see forward)
 
     def forward(self, query_feat: Tensor, conv2: Tensor) -> Tensor:
-        """query_feat BxNxd, conv2 BxC2xhxw -> query flow BxNx2xhxw (channel 0 = x, 1 = y)."""
+        """query_feat BxNxd, conv2 BxC2xhxw -> query flow BxNx2xhxw (channel 0 = x, 1 = y).
+
+        flow_x(n, p) = e_n . (W_x h(p) + b_x), with h the last hidden layer of MLP_scale, is linear in
+        h(p): with `fold` on (the fast inference path) it is computed as (W_x^T e_n) . h(p) + e_n . b_x,
+        which moves the last layer's work from every pixel (hw x H x 2D) to every query (N x D x H),
+        about 60 % fewer operations at the tiny preset's 32 queries and 2048 pixels (the same values up to
+        rounding). Off (the default, and always in training) it is the official two-step product."""
         e = self.query_mlp(self.query_norm(query_feat))  # BxNxD
+        if self.fold and not torch.is_grad_enabled():
+            return self._folded(e, conv2)
         motion = self.motion_mlp(conv2.permute(0, 2, 3, 1))  # BxhxwX2D, per pixel
         e_y, e_x = motion[..., : self.embed_dim], motion[..., self.embed_dim :]  # official split order
         # plain dot products: no scaling, activation or softmax (notes 1.6)
         flow_x = torch.einsum("bnd,bhwd->bnhw", e, e_x)
         flow_y = torch.einsum("bnd,bhwd->bnhw", e, e_y)
         return torch.stack((flow_x, flow_y), dim=2)
+
+    def _folded(self, e: Tensor, conv2: Tensor) -> Tensor:
+        batch, n, dim = e.shape
+        height, width = conv2.shape[-2:]
+        hidden = conv2.permute(0, 2, 3, 1).reshape(batch, height * width, -1)
+        for layer in self.motion_mlp.layers[:-1]:
+            hidden = F.relu(layer(hidden))  # Bx(hw)xH
+        last = self.motion_mlp.layers[-1]
+        # rows [x; y] of the last layer (the official split puts y first): 2xDxH and 2xD
+        weight = last.weight.view(2, dim, -1).flip(0)
+        bias = last.bias.view(2, dim).flip(0)
+        folded = torch.einsum("bnd,cdk->bnck", e, weight).reshape(batch, 2 * n, -1)  # Bx(2N)xH
+        offset = torch.einsum("bnd,cd->bnc", e, bias).reshape(batch, 2 * n, 1)
+        flows = torch.baddbmm(offset, folded, hidden.transpose(1, 2))  # Bx(2N)x(hw)
+        return flows.view(batch, n, 2, height, width)
 
 
 class PixelFlowDecoder(nn.Module):

@@ -13,6 +13,8 @@ padded frame, half the mask-logit grid).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -20,7 +22,7 @@ from torch import Tensor, nn
 from ..config import FlowConfig
 from .segmenter import pad_to_multiple
 
-__all__ = ["MotionEncoder", "prepare_flow_image", "prepare_flow_input"]
+__all__ = ["KeyHalf", "MotionEncoder", "prepare_flow_image", "prepare_flow_input"]
 
 LEAKY_SLOPE = 0.1
 
@@ -84,6 +86,20 @@ def prepare_flow_input(
     )
 
 
+@dataclass
+class KeyHalf:
+    """A key frame's half of the encoder input, kept for all the frames propagated from it.
+
+    Attributes:
+        prepared: Bx3xhxw `prepare_flow_image(key)`.
+        conv1: BxC1x(h/2)x(w/2) conv1's key-channel part plus its bias, on the fast inference path
+            (`MotionEncoder.split`), else None.
+    """
+
+    prepared: Tensor
+    conv1: Tensor | None = None
+
+
 def _conv(in_ch: int, out_ch: int, kernel: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=True),
@@ -111,6 +127,7 @@ class MotionEncoder(nn.Module):
             in_ch = out_ch
         self.stages = nn.ModuleList(stages)  # conv1 .. conv6
         self.out_channels = tuple(cfg.encoder_channels[1:])  # conv2 .. conv6
+        self.split = False  # conv1's key part computed once per key frame (inference; see forward)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -120,12 +137,23 @@ class MotionEncoder(nn.Module):
                 nn.init.kaiming_normal_(m.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
                 nn.init.zeros_(m.bias)
 
-    def prepare(self, image: Tensor) -> Tensor:
-        """One image's half of the encoder input (`prepare_flow_image`)."""
-        return prepare_flow_image(image, self.pixel_mean[:3], self.input_scale)
+    def prepare(self, image: Tensor) -> KeyHalf:
+        """One key image's half of the encoder input (`prepare_flow_image`), with conv1's key part when
+        `split` is on."""
+        half = prepare_flow_image(image, self.pixel_mean[:3], self.input_scale)
+        if not self.split:
+            return KeyHalf(half)
+        conv = self.stages[0][0][0]  # conv1 (then its LeakyReLU)
+        return KeyHalf(half, F.conv2d(half, conv.weight[:, 3:], conv.bias, conv.stride, conv.padding))
 
-    def forward(self, current: Tensor, key: Tensor, key_prepared: Tensor | None = None) -> list[Tensor]:
+    def forward(self, current: Tensor, key: Tensor, key_prepared: KeyHalf | None = None) -> list[Tensor]:
         """Encode the pair.
+
+        conv1 is linear in its six input channels, so conv1([current; key]) = conv1_current(current) +
+        conv1_key(key) + bias: with `split` on (the fast inference path) the key's part, the same for
+        every frame of the key, comes computed in `key_prepared.conv1` and only the current frame's three
+        channels are convolved (the same values up to rounding). Off (the default, and always in
+        training) it is the one conv over the concatenation, as the official code.
 
         Args:
             current: Bx3xHxW frame being predicted, RGB 0..255.
@@ -135,13 +163,20 @@ class MotionEncoder(nn.Module):
             [conv2, conv3, conv4, conv5, conv6], conv_i of shape BxC_ix(h/2^i)x(w/2^i) for the prepared
             input size hxw (ceil division at the odd sizes of conv5/conv6).
         """
+        feats: list[Tensor] = []
         if key_prepared is None:
             x = prepare_flow_input(current, key, self.pixel_mean, self.input_scale)
         else:
-            cur = self.prepare(current)
-            x = torch.cat((cur, key_prepared.expand(cur.shape[0], -1, -1, -1)), dim=1)
-        feats = []
-        for stage in self.stages:
+            cur = prepare_flow_image(current, self.pixel_mean[:3], self.input_scale)
+            if key_prepared.conv1 is not None and self.split and not torch.is_grad_enabled():
+                conv, act = self.stages[0][0]
+                x = F.conv2d(cur, conv.weight[:, :3], None, conv.stride, conv.padding)
+                x = x.add_(key_prepared.conv1)
+                x = self.stages[0][1:](act(x))  # the rest of stage 1
+                feats.append(x)
+            else:
+                x = torch.cat((cur, key_prepared.prepared.expand(cur.shape[0], -1, -1, -1)), dim=1)
+        for stage in self.stages[len(feats) :]:
             x = stage(x)
             feats.append(x)
         return feats[1:]

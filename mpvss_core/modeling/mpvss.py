@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..config import MPVSSConfig
 from .motion_decoder import FlowAttention, MotionDecoder
-from .motion_encoder import MotionEncoder
+from .motion_encoder import KeyHalf, MotionEncoder
 from .segmenter import KeyDecoder, KeyFrameSegmenter
 from .warp import backward_warp
 
@@ -43,7 +43,7 @@ class KeyState:
         image: Bx3xHxW the raw key image, RGB 0..255 (the flow module's second input).
         aux_class_logits / aux_mask_logits: earlier decoder stages (deep supervision), or None.
         flow_input: the key image's half of the flow module's input, prepared on first use and kept
-            for the key's other frames (`MotionEncoder.prepare`).
+            for the key's other frames (`MotionEncoder.prepare`, a `KeyHalf`).
         own_logits: (class BxQx(K+1), mask BxQx(Hp/4)x(Wp/4)) of the key frame's OWN prediction when it
             comes from other weights than the propagated masks (`MPVSS.key_decoder`), else None.
     """
@@ -54,7 +54,7 @@ class KeyState:
     image: Tensor
     aux_class_logits: tuple[Tensor, ...] | None = None
     aux_mask_logits: tuple[Tensor, ...] | None = None
-    flow_input: Tensor | None = None
+    flow_input: KeyHalf | None = None
     own_logits: tuple[Tensor, Tensor] | None = None
 
     @property
@@ -231,7 +231,7 @@ class FlowModule(nn.Module):
         key: Tensor,
         query_features: Tensor | None,
         return_attention: bool = False,
-        key_prepared: Tensor | None = None,
+        key_prepared: KeyHalf | None = None,
         queries: Tensor | None = None,
     ):
         """current, key: Bx3xHxW RGB 0..255; query_features: BxQxC -> MotionDecoderOutput.
