@@ -179,6 +179,10 @@ def test_resume_continues_the_same_run(dataset, tmp_path):
     whole = train_segmenter(_seg_cfg(dataset, tmp_path / "whole"))
     first = train_segmenter(_seg_cfg(dataset, tmp_path / "split", stop_after=2))
     assert first["steps"] == 2
+    # as if the run had logged a step after its last checkpoint and then been killed: the resumed run
+    # drops that row and logs the step again
+    with open(tmp_path / "split" / "log.csv", "a") as fh:
+        fh.write("3,1e-4,99.0,,,,,,,\n")
     second = train_segmenter(_seg_cfg(dataset, tmp_path / "split", resume=True))
     assert second["resumed"] and second["steps"] == 4
     assert _losses(tmp_path / "split") == _losses(tmp_path / "whole")

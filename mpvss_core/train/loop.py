@@ -124,11 +124,22 @@ def lr_factor(step: int, cfg: OptimConfig, max_steps: int, time_fraction: float 
 
 
 class _CsvLog:
-    def __init__(self, path: Path, enabled: bool) -> None:
+    def __init__(self, path: Path, enabled: bool, resumed_at: int | None = None) -> None:
+        """`resumed_at`: the step of the checkpoint a resumed run continues from; the rows an interrupted
+        run logged after it are dropped (the resumed run does those steps again and logs them)."""
         self.path, self.enabled = path, enabled
         if enabled and not path.exists():
             with path.open("w", newline="") as fh:
                 csv.DictWriter(fh, LOG_FIELDS).writeheader()
+        elif enabled and resumed_at is not None:
+            with path.open(newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            kept = [r for r in rows if not r.get("step") or int(float(r["step"])) <= resumed_at]
+            if len(kept) < len(rows):
+                with path.open("w", newline="") as fh:
+                    writer = csv.DictWriter(fh, LOG_FIELDS, extrasaction="ignore")
+                    writer.writeheader()
+                    writer.writerows(kept)
 
     def write(self, row: dict[str, Any]) -> None:
         if self.enabled:
@@ -255,7 +266,7 @@ class TrainLoop:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "run.json").write_text(json.dumps(self.settings, indent=2, default=str) + "\n")
         resumed = self.resume_if_asked()
-        log = _CsvLog(self.out / "log.csv", self.dist.is_main)
+        log = _CsvLog(self.out / "log.csv", self.dist.is_main, self.state.step if resumed else None)
         bar = tqdm(
             total=self.cfg.max_steps,
             initial=self.state.step,
