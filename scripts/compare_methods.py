@@ -4,10 +4,12 @@ difference within clip-to-clip noise? (prints figures; evaluations come from the
     python scripts/compare_methods.py --model next --data synthetic:val --interval 5 \\
         --pairs query_flow:pixel_flow,bi_pixel_flow:pixel_flow,query_flow:copy
 
-For each pair A:B it prints the dataset mIoU of both (as `mpvss eval`), the mean of the per-clip
-differences A - B, its standard error over clips (std / sqrt(n)) and how many clips A wins. A
-difference smaller than about two standard errors cannot be told from the clips' own spread. The
-evaluations use `mpvss eval`'s options `--no-epe --no-tc` (the same stored results).
+A side may name another model as `method@model` (e.g. a control run exported to a side bundle:
+`query_flow@/work/bundles/ctrl`). For each pair A:B it prints the dataset mIoU of both (as `mpvss
+eval`), the mean of the per-clip differences A - B, its standard error over clips (std / sqrt(n))
+and how many clips A wins. A difference smaller than about two standard errors cannot be told from
+the clips' own spread. The evaluations use `mpvss eval`'s options `--no-epe --no-tc` (the same
+stored results).
 """
 
 from __future__ import annotations
@@ -31,19 +33,25 @@ def main() -> None:
     ap.add_argument("--max-clips", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    spec = resolve_model(args.model)
+    specs = {args.model: resolve_model(args.model)}
     data = resolve_data(args.data, max_clips=args.max_clips)
     results = {}
 
-    def result(method: str):
-        if method not in results:
-            results[method] = run_evaluation(
-                spec, data, method, ScheduleSpec(args.interval), device=args.device, flow_epe=False, tc=False
-            )
-        return results[method]
+    def result(side: str):
+        method, _, model = side.partition("@")
+        model = model or args.model
+        if model not in specs:
+            specs[model] = resolve_model(model)
+        if side not in results:
+            results[side] = run_evaluation(
+                specs[model], data, method, ScheduleSpec(args.interval), device=args.device, flow_epe=False,
+                tc=False,
+            )  # fmt: skip
+        return results[side]
 
     print(f"model {args.model}, {args.data}, K={args.interval}; per-clip mIoU differences A - B")
-    print(f"{'A':<18} {'B':<18} {'mIoU A':>7} {'mIoU B':>7} {'mean d':>7} {'SE':>6} {'A wins':>7}")
+    width = max(18, *(len(side) for pair in args.pairs.split(",") for side in pair.split(":")))
+    print(f"{'A':<{width}} {'B':<{width}} {'mIoU A':>7} {'mIoU B':>7} {'mean d':>7} {'SE':>6} {'A wins':>7}")
     for pair in args.pairs.split(","):
         a, b = pair.split(":")
         ra, rb = result(a), result(b)
@@ -51,10 +59,8 @@ def main() -> None:
         y = rb.per_clip["miou"].to_numpy(dtype=float)
         d = x - y
         se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-        print(
-            f"{a:<18} {b:<18} {ra.summary['miou']:7.2f} {rb.summary['miou']:7.2f} {d.mean():7.2f} {se:6.2f} "
-            f"{int((d > 0).sum()):>3}/{len(d)}"
-        )
+        scores = f"{ra.summary['miou']:7.2f} {rb.summary['miou']:7.2f} {d.mean():7.2f} {se:6.2f}"
+        print(f"{a:<{width}} {b:<{width}} {scores} {int((d > 0).sum()):>3}/{len(d)}")
 
 
 if __name__ == "__main__":
