@@ -129,3 +129,13 @@ def test_compat_mode_equals_the_official_formula():
         x, grid, mode="bilinear", padding_mode="border", align_corners=True
     )
     torch.testing.assert_close(backward_warp(x, flow, mode="compat"), official)
+
+
+def test_a_warp_under_fake_tensors_leaves_no_fake_grid_behind():
+    """FLOP counting runs the model under FakeTensorMode; the cached pixel grid must stay real."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode() as mode:
+        backward_warp(mode.from_tensor(torch.zeros(1, 1, 7, 9)), mode.from_tensor(torch.zeros(1, 2, 7, 9)))
+    out = backward_warp(torch.ones(1, 1, 7, 9), torch.zeros(1, 2, 7, 9))
+    assert type(out) is torch.Tensor and torch.equal(out, torch.ones(1, 1, 7, 9))

@@ -92,11 +92,13 @@ def _base_grid(height: int, width: int, norm_x: float, norm_y: float, like: Tens
     key = (height, width, norm_x, norm_y, like.dtype, like.device)
     grid = _BASE_GRIDS.get(key)
     if grid is None:
-        if len(_BASE_GRIDS) > 32:  # frame sizes changed: drop the old grids
-            _BASE_GRIDS.clear()
         with torch.no_grad(), torch.inference_mode(False):
             grid = _pixel_grid(height, width, like) * _norm(norm_x, norm_y, like) - 1.0
-        _BASE_GRIDS[key] = grid
+        # only plain tensors are kept: one made under FLOP counting's FakeTensorMode has no data
+        if type(grid) is torch.Tensor and type(like) is torch.Tensor:
+            if len(_BASE_GRIDS) > 32:  # frame sizes changed: drop the old grids
+                _BASE_GRIDS.clear()
+            _BASE_GRIDS[key] = grid
     return grid
 
 
