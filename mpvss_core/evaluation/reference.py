@@ -5,7 +5,7 @@
 
 When a clip has no ground truth in the model's label space, every method is scored against what the
 full model (the segmenter of `per_frame`, never a variant's retrained heads) predicts on each frame
-(`evaluation.scorer.Reference.per_frame`). Those predictions depend only on the model's segmenter,
+(`Reference.per_frame`). Those predictions depend only on the model's segmenter,
 the clip and the device, so they are computed once and kept: in memory for the clip at hand, and in
 the results store (`<root>/references/<key>/<clip>.npz`) for every later evaluation of any method.
 """
@@ -15,13 +15,46 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mpvss_core.data.clip import Clip
+from mpvss_core.labels import LabelMatch, match_label_spaces
 
-__all__ = ["PerFrameReference", "clip_digest"]
+__all__ = ["PerFrameReference", "Reference", "clip_digest"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What predictions are scored against (see the module docstring).
+
+    Attributes:
+        kind: "labels" or "per_frame".
+        class_names: the label space scores are reported in (the data's, or the model's for per_frame).
+        match: for "labels", how the model's classes meet the data's (None: the same names).
+    """
+
+    kind: str
+    class_names: tuple[str, ...]
+    match: LabelMatch | None = None
+
+    @classmethod
+    def labels(cls, data_names: tuple[str, ...], model_names: tuple[str, ...]) -> Reference:
+        match = match_label_spaces(model_names, data_names)
+        return cls("labels", tuple(data_names), None if match.identical else match)
+
+    @classmethod
+    def per_frame(cls, model_names: tuple[str, ...]) -> Reference:
+        return cls("per_frame", tuple(model_names))
+
+    def describe(self) -> str:
+        if self.kind == "per_frame":
+            return "vs per-frame (no ground truth): the segmenter's own prediction on every frame"
+        if self.match is None:
+            return "vs ground truth"
+        return f"vs ground truth, {len(self.match.matched)} classes matched by name"
 
 
 def clip_digest(clip: Clip) -> str:
