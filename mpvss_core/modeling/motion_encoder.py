@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import FlowConfig
-from .segmenter import pad_to_multiple
+from .segmenter import pad_to_multiple, padded_size
 
 __all__ = ["KeyHalf", "MotionEncoder", "prepare_flow_image", "prepare_flow_input"]
 
@@ -44,7 +44,7 @@ def prepare_flow_image(
     x = image.to(pixel_mean.dtype)
     mean = pixel_mean.reshape(1, 3, 1, 1)
     height, width = x.shape[-2:]
-    padded = (height + (-height) % multiple, width + (-width) % multiple)  # as `pad_to_multiple`
+    padded = padded_size(height, width, multiple)
     size = (round(padded[0] * input_scale), round(padded[1] * input_scale))
     if (height, width) == padded:
         if input_scale != 1.0:

@@ -39,14 +39,18 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 SIZE_DIVISIBILITY = 32  # Swin + 3 pyramid levels; detectron2 pads bottom/right to this
 
 
+def padded_size(height: int, width: int, multiple: int = SIZE_DIVISIBILITY) -> tuple[int, int]:
+    """(H, W) rounded up to multiples of `multiple` (the size `pad_to_multiple` pads to)."""
+    return height + (-height) % multiple, width + (-width) % multiple
+
+
 def pad_to_multiple(x: Tensor, multiple: int = SIZE_DIVISIBILITY) -> Tensor:
     """Zero-pad the last two dims of BxCxHxW bottom/right up to a multiple of `multiple`."""
     height, width = x.shape[-2:]
-    pad_h = (-height) % multiple
-    pad_w = (-width) % multiple
-    if pad_h == 0 and pad_w == 0:
+    padded_h, padded_w = padded_size(height, width, multiple)
+    if (padded_h, padded_w) == (height, width):
         return x
-    return F.pad(x, (0, pad_w, 0, pad_h))
+    return F.pad(x, (0, padded_w - width, 0, padded_h - height))
 
 
 @dataclass

@@ -67,13 +67,13 @@ def backward_warp(x: Tensor, flow: Tensor, mode: str = "exact") -> Tensor:
         norm_x, norm_y = max(width - 1, 1), max(height - 1, 1)
     else:
         norm_x, norm_y = width, height
-    # grid = (p + s * f) * 2 / norm - 1 = base + f * (2 s / norm), with base = p * 2 / norm - 1 cached per
-    # size and s the coarse-to-fine scale of `resize_flow`: one pass over the NxHxWx2 grid instead of four
     # channels-first: resizing a 2-channel flow is slower channels-last (e.g. from channels-last convs)
     flow = flow.to(x.dtype).contiguous()
     h, w = flow.shape[-2:]
     if (h, w) != (height, width):
         flow = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False)
+    # grid = (p + s * f) * 2 / norm - 1 = base + f * (2 s / norm): `resize_flow`'s coarse-to-fine scale
+    # s folded into one factor, base = p * 2 / norm - 1 cached per size; one pass over the grid, not four
     factor = torch.tensor(
         [2.0 * width / (w * norm_x), 2.0 * height / (h * norm_y)], dtype=x.dtype, device=x.device
     )
