@@ -26,7 +26,7 @@ def _shape(values: dict[int, float]) -> str:
 
 def compute(ctx: ReproContext) -> Artifact:
     """Our mIoU per S next to the paper's (Swin-T, Swin-B); methods without weights are skipped."""
-    plan = Plan(ctx, [(m, K_DEFAULT) for m in STAGES.values()])
+    plan = Plan(ctx, [(m, K_DEFAULT) for m in STAGES.values()], flow_epe=True)
     rows = []
     for s, method in STAGES.items():
         rows.append(
