@@ -26,7 +26,7 @@ import torch
 
 from mpvss_core.evaluation.costs import device_description
 from mpvss_core.evaluation.datasets import resolve_data
-from mpvss_core.modeling import mpvss as mpvss_module
+from mpvss_core.modeling import semantic as semantic_module
 from mpvss_core.predictor import VideoPredictor
 from mpvss_core.spec import resolve_model
 
@@ -104,7 +104,7 @@ def profile(
             ("scores_to_labels", "argmax (reference path)"),
             ("semantic_labels", "semantic labels (fast path)"),
         ):
-            stack.enter_context(clock.function(mpvss_module, attr, name))
+            stack.enter_context(clock.function(semantic_module, attr, name))
         for _ in predictor.propagate(predictor.init_video(frames[: interval + 1], interval)):  # warm-up
             clock.frame.clear()
         for _ in range(rounds):

@@ -122,9 +122,9 @@ def to_image_tensor(frame: np.ndarray, device: torch.device) -> Tensor:
 
 def labels_of(scores: Tensor) -> np.ndarray:
     """1xKxHxW semantic scores -> HxW uint8 labels (argmax; K <= 255 classes)."""
-    from mpvss_core.modeling import mpvss
+    from mpvss_core.modeling import semantic
 
-    return mpvss.scores_to_labels(scores)[0].cpu().numpy()
+    return semantic.scores_to_labels(scores)[0].cpu().numpy()
 
 
 def winner_flow(

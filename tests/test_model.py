@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mpvss_core.build import build_model
 from mpvss_core.config import PAPER_PRESETS, PRESETS, MPVSSConfig, get_preset
@@ -334,19 +335,51 @@ def test_attention_maps_equal_a_manual_softmax():
 
 
 def test_fast_semantic_labels_equal_the_reference_on_random_inputs():
-    """`semantic_labels` (channels-last upsampling, banded, first-argmax) = argmax of the reference
-    scores, for one part and a weighted pair (the bi-directional fusion), frames of odd sizes, bands."""
+    """`semantic_labels` (by cells from bounds, and every pixel: channels-last upsampling, banded,
+    first-argmax) = argmax of the reference scores, for one part and a weighted pair (the
+    bi-directional fusion), frames of odd sizes, bands and chunks, masks from flat to sharp."""
     from mpvss_core.modeling.mpvss import first_argmax, semantic_labels
 
     g = torch.Generator().manual_seed(0)
-    for size in ((64, 128), (61, 100)):
+    for size in ((64, 128), (61, 100), (30, 45)):
         hp, wp = -(-size[0] // 32) * 32, -(-size[1] // 32) * 32
-        c1, c2 = (torch.randn(2, 12, 6, generator=g) * 3 for _ in range(2))
-        m1, m2 = (torch.randn(2, 12, hp // 4, wp // 4, generator=g) * 4 for _ in range(2))
-        ref = semantic_inference(c1, m1, size).argmax(1)
-        assert torch.equal(semantic_labels([(c1, m1, 1.0)], size).long(), ref)
-        assert torch.equal(semantic_labels([(c1, m1, 1.0)], size, tile_elements=5000).long(), ref)  # bands
-        fused = (0.25 * semantic_inference(c1, m1, size) + 0.75 * semantic_inference(c2, m2, size)).argmax(1)
-        assert torch.equal(semantic_labels([(c1, m1, 0.25), (c2, m2, 0.75)], size).long(), fused)
+        for scale in (0.5, 4.0, 30.0):
+            c1, c2 = (torch.randn(2, 12, 6, generator=g) * 3 for _ in range(2))
+            m1, m2 = (torch.randn(2, 12, hp // 4, wp // 4, generator=g) * scale for _ in range(2))
+            ref = semantic_inference(c1, m1, size).argmax(1)
+            fused = 0.25 * semantic_inference(c1, m1, size) + 0.75 * semantic_inference(c2, m2, size)
+            fused = fused.argmax(1)
+            for cells in (True, False):
+                assert torch.equal(semantic_labels([(c1, m1, 1.0)], size, cells=cells).long(), ref)
+                bands = semantic_labels([(c1, m1, 1.0)], size, tile_elements=5000, cells=cells)
+                assert torch.equal(bands.long(), ref)
+                pair = semantic_labels([(c1, m1, 0.25), (c2, m2, 0.75)], size, cells=cells)
+                assert torch.equal(pair.long(), fused)
     ties = torch.tensor([[1.0, 2.0, 2.0], [2.0, 2.0, 0.0], [0.0, 2.0, 2.0]])
     assert first_argmax(ties).tolist() == ties.argmax(0).tolist() == [1, 0, 0]  # argmax's tie rule
+
+
+def test_cells_decide_smooth_masks_from_bounds_and_stay_exact():
+    """Masks that vary slowly (as trained ones do inside segments) are decided 16 pixels at a time from
+    the corners' bounds; only the cells at a boundary are scored pixel by pixel, and the labels are
+    the reference's."""
+    from mpvss_core.modeling.semantic import decided_fraction, semantic_labels
+
+    g = torch.Generator().manual_seed(1)
+    size = (128, 256)
+    coarse = torch.randn(1, 10, 4, 8, generator=g) * 8
+    masks = F.interpolate(coarse, size=(32, 64), mode="bilinear", align_corners=False)  # smooth
+    classes = torch.randn(1, 10, 8, generator=g) * 4
+    parts = [(classes, masks, 1.0)]
+    assert 0.6 < decided_fraction(parts, size) < 1.0
+    ref = semantic_inference(classes, masks, size).argmax(1)
+    assert torch.equal(semantic_labels(parts, size).long(), ref)
+    # two queries, two classes, a sharp vertical edge: only the cell column on the edge is undecided
+    edge = torch.full((1, 2, 16, 32), -10.0)
+    edge[0, 0, :, :16], edge[0, 1, :, 16:] = 10.0, 10.0
+    cls = torch.tensor([[[5.0, -5.0, -5.0], [-5.0, 5.0, -5.0]]])
+    parts = [(cls, edge, 1.0)]
+    assert decided_fraction(parts, (64, 128)) == pytest.approx(1 - 1 / 33)  # cell 16 of 0..32 meets both
+    labels = semantic_labels(parts, (64, 128))[0]
+    assert (labels[:, :62] == 0).all() and (labels[:, 66:] == 1).all()
+    assert torch.equal(labels.long(), semantic_inference(cls, edge, (64, 128)).argmax(1)[0])

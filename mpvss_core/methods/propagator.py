@@ -34,13 +34,13 @@ from torch import Tensor
 from mpvss_core.errors import InputError
 from mpvss_core.frame_result import FrameResult, check_frame, diagnostic_set, labels_of, to_image_tensor
 from mpvss_core.methods.table import MethodSpec, method_spec
-from mpvss_core.modeling import mpvss
+from mpvss_core.modeling import semantic
 from mpvss_core.modeling.mpvss import MPVSS, KeyState
 from mpvss_core.schedules import FixedInterval, Schedule
 
 __all__ = ["KeyFrame", "KeyCache", "PATHS", "Propagator", "sync"]
 
-# How inference runs: "fast" (labels by `modeling.mpvss.semantic_labels`, the flow module's convolutions
+# How inference runs: "fast" (labels by `modeling.semantic.semantic_labels`, the flow module's convolutions
 # in channels-last layout) or "reference" (full-resolution scores then argmax, channels-first: the
 # code as the paper's implementation writes it). Both give the same labels on the val clips (tested).
 PATHS = ("fast", "reference")
@@ -340,7 +340,7 @@ class Propagator:
     def labels(self, parts: list[tuple[Tensor, Tensor, float]], size: tuple[int, int]) -> np.ndarray:
         """HxW uint8 labels of sum_i w_i * semantic scores(class_logits_i, mask_logits_i) (batch 1)."""
         if self.path == "fast":
-            return mpvss.semantic_labels(parts, size)[0].cpu().numpy()
+            return semantic.semantic_labels(parts, size)[0].cpu().numpy()
         scores = sum(w * self.model.semantic_inference(c, m, size) for c, m, w in parts)
         return labels_of(scores)
 
