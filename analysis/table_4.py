@@ -48,6 +48,19 @@ def _whole_training(rec: dict) -> dict:
     return {**rec, "train_minutes": rec["train_minutes_total"], "steps": steps}
 
 
+def _init_flow_note(rec: dict) -> str:
+    """Where a flow module started from (`init_flow_from`: a flow pre-training run), not in its hours."""
+    init = rec.get("init_flow_from")
+    if not init:
+        return ""
+    what = init.get("what") or init.get("command") or "?"
+    return (
+        f" Its flow module started from another run (--init-flow): {init.get('steps', '?')} steps in "
+        f"{fmt(init.get('train_minutes', np.nan), 1)} min ({what}), shared with the other entries that "
+        "name it and not counted in the hours above."
+    )
+
+
 def _row(entry: str, rec: dict) -> dict:
     paper_model = "Mask2Former" if entry == "segmenter" else "MPVSS"
     minutes = rec.get("train_minutes")
@@ -126,7 +139,7 @@ def compute(ctx: ReproContext) -> Artifact:
         findings.append(
             f"{entry}: {rec.get('steps', '?')} steps in {fmt(rec.get('train_minutes', np.nan), 1)} "
             f"min on {rec.get('device', '?')} (paper: 8 V100 GPUs, batch 16); loss: "
-            f"{_loss(entry, rec.get('command', ''))}."
+            f"{_loss(entry, rec.get('command', ''))}." + _init_flow_note(rec)
         )
     ctx.report(1.0, "done")
     setting = {

@@ -260,3 +260,11 @@ def test_flow_pretraining_trains_only_the_pixel_flow_and_starts_stage1(synth, tm
     assert main([*args, "--method", "query_learned", *init, "--crop", "64x96", "--out", out, "--quiet"]) == 0
     run = json.loads((tmp_path / "o" / "run.json").read_text())
     assert run["config"]["init_flow"] == str(tmp_path / "pre" / "last")
+    # the bundle record keeps the pre-training's own record (command, steps) beside the entry's
+    from mpvss_core.train.export import export_flow_run, export_segmenter
+
+    export_segmenter(str(ckpt), tmp_path / "bundle")
+    export_flow_run(out + "/last", tmp_path / "bundle")
+    rec = json.loads((tmp_path / "bundle" / "bundle.json").read_text())["records"]["query_learned"]
+    assert rec["steps"] == 1 and rec["init_flow_from"]["steps"] == 3
+    assert rec["init_flow_from"]["command"] == summary["command"]

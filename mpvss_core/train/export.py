@@ -78,7 +78,7 @@ def _run_record(ckpt: Path) -> dict[str, Any]:
         return {}
     state = json.loads(state_path.read_text(encoding="utf-8"))
     settings = state.get("settings") or {}
-    return {
+    rec = {
         "command": settings.get("command"),
         "device": settings.get("device"),
         "world_size": settings.get("world_size", 1),
@@ -86,6 +86,17 @@ def _run_record(ckpt: Path) -> dict[str, Any]:
         "train_minutes": round(float(state.get("train_seconds", 0.0)) / 60.0, 2),
         "val_miou_trainer": (state.get("last_val") or {}).get("val_miou"),
     }
+    init = (settings.get("config") or {}).get("init_flow")
+    if init and Path(init).resolve() != ckpt.resolve():
+        rec["init_flow_from"] = _init_record(init)
+    return rec
+
+
+def _init_record(init: str) -> dict[str, Any]:
+    """What a flow module started from (--init-flow): the run's own record (a flow pre-training, say),
+    so a bundle keeps every command that went into an entry (Table IV lists it); else its path."""
+    path = Path(init)
+    return _run_record(path) if (path / "trainer_state.json").is_file() else {"source": str(init)}
 
 
 def export_segmenter(
@@ -172,6 +183,8 @@ def export_flow(summary: dict[str, Any], bundle: str | Path) -> Path:
         "val_miou_trainer": (summary.get("val") or {}).get("val_miou"),
         "exported": _now(),
     }
+    if summary.get("init_flow"):
+        rec["init_flow_from"] = _init_record(summary["init_flow"])
     parts = summary.get("trained") or {"heads": rec["command"], "flow": rec["command"]}
     folder = save_partial(model, bundle / method, base, extra_meta={"stage": "flow", "record": rec},
                           trained=parts)  # fmt: skip
@@ -213,6 +226,7 @@ def export_flow_run(ckpt: str | Path, bundle: str | Path) -> Path:
         "model": spec.load(method),
         "method": method,
         "segmenter": config.get("segmenter"),
+        "init_flow": config.get("init_flow"),
         "labels": config.get("labels"),
         "trained": dict(spec.entry(method).trained),
         "val": {"val_miou": rec.get("val_miou_trainer")},
