@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from mpvss_core.bundle import read_bundle
 from mpvss_core.data.clip import Clip
 from mpvss_core.errors import MethodUnavailableError
 from mpvss_core.evaluation.datasets import ClipEntry, DataSet, resolve_data
@@ -37,6 +38,7 @@ __all__ = [
     "fmt",
     "predictor",
     "setting_of",
+    "training_records",
 ]
 
 K_DEFAULT = 5  # the paper's key-frame interval (method notes 1.1)
@@ -225,6 +227,23 @@ class Plan:
                 "errors of the mean per-clip difference) cannot be told from clip-to-clip noise here."
             )
         return out
+
+
+def training_records(spec: ModelSpec) -> dict[str, dict]:
+    """{bundle entry: its training record} (`bundle.json`; {} for anything but a bundle). A record
+    continued from an earlier run (`continued_from`) counts both runs' minutes and steps."""
+    if spec.kind != "bundle" or spec.path is None:
+        return {}
+    out = {}
+    for entry, rec in (read_bundle(spec.path).get("records") or {}).items():
+        if "train_minutes_total" in rec:
+            rec = {
+                **rec,
+                "train_minutes": rec["train_minutes_total"],
+                "steps": rec.get("steps_total", rec.get("steps")),
+            }
+        out[entry] = rec
+    return out
 
 
 def skip_reason(ctx: ReproContext, method: str) -> str:

@@ -7,7 +7,16 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .common import K_DEFAULT, Artifact, Plan, ReproContext, fmt, setting_of, weights_finding
+from .common import (
+    K_DEFAULT,
+    Artifact,
+    Plan,
+    ReproContext,
+    fmt,
+    setting_of,
+    training_records,
+    weights_finding,
+)
 from .paper_reference import REFERENCE_BACKBONE, SOURCES, TABLE_I, reference
 
 TITLE = "Table I: effect of the number of motion-decoder stages"
@@ -27,6 +36,7 @@ def _shape(values: dict[int, float]) -> str:
 def compute(ctx: ReproContext) -> Artifact:
     """Our mIoU per S next to the paper's (Swin-T, Swin-B); methods without weights are skipped."""
     plan = Plan(ctx, [(m, K_DEFAULT) for m in STAGES.values()], flow_epe=True)
+    records = training_records(ctx.model)
     rows = []
     for s, method in STAGES.items():
         rows.append(
@@ -36,6 +46,7 @@ def compute(ctx: ReproContext) -> Artifact:
                 "ours_miou": plan.value(method, K_DEFAULT, "miou"),
                 "ours_flow_epe": plan.value(method, K_DEFAULT, "flow_epe"),
                 "ours_gflops_nonkey": plan.value(method, K_DEFAULT, "gflops_nonkey"),
+                "ours_train_steps": (records.get(method) or {}).get("steps", np.nan),
                 "status": "skipped: no trained weights" if method in plan.skipped else "ok",
                 **{f"paper_{bb.lower().replace('-', '_')}_miou": TABLE_I[bb][s] for bb in TABLE_I},
                 "paper_source": SOURCES["table_1"],
@@ -68,6 +79,15 @@ def compute(ctx: ReproContext) -> Artifact:
         findings.append(
             f"From S=2 to S=3 ours {'rises' if up else 'does not rise'} and from S=3 to S=4 it "
             f"{'drops' if down else 'does not drop'}: {verdict} the paper's rise-then-drop."
+        )
+    steps = {s: v for s, v in zip(table["stages"], table["ours_train_steps"], strict=True) if np.isfinite(v)}
+    if len(set(steps.values())) > 1:
+        findings.append(
+            "The entries were not trained for the same number of stage-1 steps ("
+            + ", ".join(f"S={s}: {int(v):,}" for s, v in steps.items())
+            + "), so this curve compares training budgets as much as S; for the effect of S alone, "
+            "compare variants trained alike (e.g. a query_flow control trained like them, with "
+            "`scripts/compare_methods.py`)."
         )
     setting = setting_of(ctx, plan, K=K_DEFAULT, paper_backbone=REFERENCE_BACKBONE)
     return Artifact(

@@ -13,10 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mpvss_core.bundle import read_bundle
-from mpvss_core.spec import ModelSpec
-
-from .common import Artifact, ReproContext, fmt
+from .common import Artifact, ReproContext, fmt, training_records
 from .paper_reference import REFERENCE_BACKBONE, SOURCES, TABLE_IV, reference
 
 TITLE = "Table IV: training time"
@@ -32,20 +29,6 @@ def _loss(entry: str, command: str) -> str:
     if weight and float(weight.group(1)) > 0:
         return f"set loss + {float(weight.group(1)):g} x exact-flow EPE (our addition)"
     return "set loss through the warped masks (paper)"
-
-
-def _records(spec: ModelSpec) -> dict[str, dict]:
-    if spec.kind != "bundle" or spec.path is None:
-        return {}
-    return {k: _whole_training(r) for k, r in (read_bundle(spec.path).get("records") or {}).items()}
-
-
-def _whole_training(rec: dict) -> dict:
-    """A record continued from an earlier run (`continued_from`) counts both runs' minutes and steps."""
-    if "train_minutes_total" not in rec:
-        return rec
-    steps = rec.get("steps_total", rec.get("steps"))
-    return {**rec, "train_minutes": rec["train_minutes_total"], "steps": steps}
 
 
 def _init_flow_note(rec: dict) -> str:
@@ -90,7 +73,7 @@ def _row(entry: str, rec: dict) -> dict:
 def compute(ctx: ReproContext) -> Artifact:
     """Our recorded training times next to the paper's hours (8 V100, batch 16)."""
     ctx.report(0.0, "reading training records")
-    records = _records(ctx.model)
+    records = training_records(ctx.model)
     rows = [_row(e, r) for e, r in records.items()]
     if not rows:  # paper-only rows, so the table still shows what the paper measured
         rows = [
