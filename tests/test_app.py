@@ -19,6 +19,7 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+import mpvss_core.spec as spec_module  # noqa: E402
 from app import sources  # noqa: E402
 from app.selection import frame_from_selection, query_from_selection  # noqa: E402
 from mpvss_core.data.synthetic import render_clip  # noqa: E402
@@ -185,14 +186,18 @@ def test_bad_model_folder_falls_back_with_an_error(tmp_path) -> None:
     assert any("does not exist" in e.value for e in at.error)
 
 
-def test_every_shipped_bundle_is_a_model_choice() -> None:
+def test_every_shipped_bundle_is_a_model_choice(tmp_path, monkeypatch) -> None:
+    # a second bundle staged beside the shipped one (a link): AppTest runs the script in this process
+    (tmp_path / "default").symlink_to(spec_module.ASSETS / "default")
+    (tmp_path / "second").symlink_to(spec_module.ASSETS / "default")
+    monkeypatch.setattr(spec_module, "ASSETS", tmp_path)
     at = _app()
     radio = at.sidebar.radio(key="model_choice")
     labels = radio.options  # the formatted labels
-    assert labels[0].startswith("Shipped model") and any("assets/models/next" in o for o in labels)
-    radio.set_value("next").run()
+    assert labels[0].startswith("Shipped model") and any("assets/models/second" in o for o in labels)
+    radio.set_value("second").run()
     assert not at.exception and not at.error
-    assert "model `next`" in " ".join(c.value for c in at.caption)
+    assert "model `second`" in " ".join(c.value for c in at.caption)
 
 
 def test_bad_model_folder_shows_why(tmp_path) -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+import mpvss_core.spec as spec_module
 from mpvss_core.build import build_model, save_checkpoint
 from mpvss_core.bundle import file_digest, load_partial, save_partial, trainable_state, write_bundle_index
 from mpvss_core.config import get_preset
@@ -149,10 +150,16 @@ def test_hf_folder_is_a_model_spec(hf_folder):
     assert model.cfg.segmenter.hf_config is not None and model.cfg.name == "hf-m2f"
 
 
-def test_shipped_bundles_are_model_names():
-    assert shipped_models()[0] == "default" and "next" in shipped_models()
-    spec = resolve_model("next")
-    assert spec.kind == "bundle" and spec.path == ASSETS / "next" and spec.label == "next"
+def test_shipped_bundles_are_model_names(tmp_path, monkeypatch):
+    # every bundle folder in assets/models is a model name, the default first: a second bundle is
+    # staged beside the shipped one (a link, so nothing is copied)
+    (tmp_path / "default").symlink_to(ASSETS / "default")
+    (tmp_path / "second").symlink_to(ASSETS / "default")
+    (tmp_path / "not_a_bundle").mkdir()
+    monkeypatch.setattr(spec_module, "ASSETS", tmp_path)
+    assert shipped_models() == ["default", "second"]
+    spec = resolve_model("second")
+    assert spec.kind == "bundle" and spec.path == tmp_path / "second" and spec.label == "second"
     assert "per_frame" in spec.methods
 
 
