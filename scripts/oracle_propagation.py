@@ -1,15 +1,16 @@
-"""How far can warping key-frame masks go at all? Propagation with the benchmark's EXACT flow.
+"""How far can warping key-frame masks go with perfect motion? Propagation by the EXACT flow.
 
     python scripts/oracle_propagation.py --model default --data synthetic:val --intervals 2,5,10
 
 The key frames' per-query mask logits are warped to each non-key frame by the exact flow current ->
 key (then current -> next key for the bi-directional row), exactly as `optical_flow` /
 `bi_optical_flow` warp them by DIS flow: same segmenter, same semantic inference, same scoring. Only
-the flow is perfect. So the oracle is an upper bound for every flow-warping method of this model at
-that K — the learned flows included — except for what no warp can do: pixels the key frame never saw
-(disocclusions, objects entering) keep whatever the warp samples there, and the key frame's own
-errors travel with it. The gap between per_frame and this bound is the part of the K=5 target that
-no better flow can close.
+the flow is perfect: the true motion of every pixel. What no warp can do stays undone — pixels the
+key frame never saw (disocclusions, objects entering) take whatever the warp samples there, and the
+key frame's own errors travel with it — so the gap between per_frame and this line is the part of
+the K=5 target that better motion alone cannot close. It is not a strict upper bound for label
+transfer: at a disocclusion the true motion points at the occluder, and a smooth estimated flow that
+misses it can sample a better label (measured: DIS is level with it at K=2 on the shipped model).
 
 Prints per K: the oracle's mIoU (uni and bi), per_frame and the stored methods' mIoU (`mpvss eval
 --no-epe --no-tc`, the same results store), and the mean per-clip difference oracle - query_flow
