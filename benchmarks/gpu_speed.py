@@ -8,7 +8,10 @@ fine: speed does not depend on their values. Measured, CUDA-synchronised, batch 
 - per_frame and query_flow at K=5, on the fast path (bfloat16 autocast on CUDA, float32 sampling grids,
   warping and semantic inference) and on the reference path (float32, the code as written);
 - query_flow in offline mode (each segment's non-key frames as one batch);
-- the component profile of query_flow (`benchmarks/profile_components.py`).
+- the component profile of query_flow (`benchmarks/profile_components.py`);
+- the semantic step on one key frame, by cells and pixel by pixel (`modeling/semantic.py`), with the
+  share of cells decided from bounds (random weights make other masks than trained ones: that share
+  is the model's, the milliseconds say what each path costs on the device).
 
 The device tool's command (one call; the results come back through $OUT):
 
@@ -32,6 +35,7 @@ from methods_speed import timed_run  # noqa: E402
 from profile_components import profile  # noqa: E402
 
 from mpvss_core.evaluation.costs import device_description  # noqa: E402
+from mpvss_core.modeling.semantic import decided_fraction, semantic_labels  # noqa: E402
 from mpvss_core.predictor import VideoPredictor  # noqa: E402
 from mpvss_core.spec import resolve_model  # noqa: E402
 
@@ -52,6 +56,29 @@ def timed(predictor: VideoPredictor, frames: np.ndarray, k: int, rounds: int, ba
     """Median over `rounds` of `methods_speed.timed_run` (each round warms up first)."""
     runs = [timed_run(predictor, frames, k, batch) for _ in range(rounds)]
     return {k2: statistics.median(r[k2] for r in runs) for k2 in runs[0]}
+
+
+def semantic_step(predictor: VideoPredictor, frame: np.ndarray, rounds: int = 20) -> dict:
+    """Median ms of the semantic step on one key frame by cells and pixel by pixel, and the share of
+    cells decided from bounds (CUDA-synchronised)."""
+    device = predictor.device
+    x = torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().to(device)
+    with torch.no_grad():
+        key = predictor.model.segment_key(x)
+    parts, size = [(key.class_logits, key.mask_logits, 1.0)], frame.shape[:2]
+    out = {"decided_share": decided_fraction(parts, size)}
+    for name, cells in (("cells", True), ("pixels", False)):
+        times = []
+        for _ in range(rounds + 2):  # the first two warm up
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            semantic_labels(parts, size, cells=cells)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - t0)
+        out[f"{name}_ms"] = 1000 * statistics.median(times[2:])
+    return out
 
 
 def main() -> None:
@@ -98,6 +125,11 @@ def main() -> None:
         print(f"\n{kind} frame profile (median ms)")
         for n, ms in p.items():
             print(f"  {n:<58} {ms:8.2f}")
+    report["semantic_step"] = semantic_step(predictor, frames[0])
+    step = report["semantic_step"]
+    share = 100 * step["decided_share"]
+    print(f"\nsemantic step, one key frame: cells {step['cells_ms']:.2f} ms, pixel by pixel "
+          f"{step['pixels_ms']:.2f} ms; {share:.1f} % of cells decided from bounds")  # fmt: skip
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "gpu_speed.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -334,11 +334,15 @@ def test_attention_maps_equal_a_manual_softmax():
     torch.testing.assert_close(weights, manual, atol=1e-5, rtol=1e-4)
 
 
-def test_fast_semantic_labels_equal_the_reference_on_random_inputs():
+def test_fast_semantic_labels_equal_the_reference_on_random_inputs(monkeypatch):
     """`semantic_labels` (by cells from bounds, and every pixel: channels-last upsampling, banded,
     first-argmax) = argmax of the reference scores, for one part and a weighted pair (the
     bi-directional fusion), frames of odd sizes, bands and chunks, masks from flat to sharp."""
+    from mpvss_core.modeling import semantic
     from mpvss_core.modeling.mpvss import first_argmax, semantic_labels
+
+    # random masks leave most cells undecided: keep the cell path (corners gathered) even then
+    monkeypatch.setattr(semantic, "UNDECIDED_DENSE", 1.0)
 
     g = torch.Generator().manual_seed(0)
     for size in ((64, 128), (61, 100), (30, 45)):
@@ -374,6 +378,11 @@ def test_cells_decide_smooth_masks_from_bounds_and_stay_exact():
     assert 0.6 < decided_fraction(parts, size) < 1.0
     ref = semantic_inference(classes, masks, size).argmax(1)
     assert torch.equal(semantic_labels(parts, size).long(), ref)
+    # masks that change sign from pixel to pixel leave most cells undecided: the pixel path serves them
+    noisy = torch.randn(1, 10, 32, 64, generator=g) * 30
+    assert decided_fraction([(classes, noisy, 1.0)], size) < 0.5
+    ref = semantic_inference(classes, noisy, size).argmax(1)
+    assert torch.equal(semantic_labels([(classes, noisy, 1.0)], size).long(), ref)
     # two queries, two classes, a sharp vertical edge: only the cell column on the edge is undecided
     edge = torch.full((1, 2, 16, 32), -10.0)
     edge[0, 0, :, :16], edge[0, 1, :, 16:] = 10.0, 10.0

@@ -66,6 +66,9 @@ def semantic_labels(
         return _semantic_labels(parts, image_size, tile_elements)
 
 
+# Above this share of undecided cells (untrained or very fragmented masks) the pixel-by-pixel path is
+# faster than gathering the cells' corners (measured on random weights: 10 % decided, 5 % slower).
+UNDECIDED_DENSE = 0.5
 # A cell is decided only when its best class's lower bound beats every other class's upper bound by
 # this much: far above float32 rounding of scores <= 1 (about 1e-6), so no rounding can flip it.
 CELL_MARGIN = 1e-4
@@ -150,6 +153,8 @@ def _cell_labels(
     weights, padded = _cell_inputs(parts, image_size)
     best, decided = _cell_decisions(weights, padded)
     rows, cols = best.shape[1:]
+    if (~decided).float().mean() > UNDECIDED_DENSE:
+        return _semantic_labels(parts, image_size, tile_elements)
     undecided = (~decided).nonzero()  # N x (b, y, x)
     canvas = best.to(torch.uint8).view(batch, rows, cols, 1, 1).expand(batch, rows, cols, 4, 4).clone()
     if len(undecided):
