@@ -2,7 +2,7 @@
 the exact flow of written synthetic val pairs (prints figures; asserts nothing).
 
     python benchmarks/flow_error.py [--model default] [--data data/synth] [--clips 3] [--threads 1]
-        [--methods query_flow,pixel_flow,...] [--gaps 1,2,5,9]
+        [--methods query_flow,pixel_flow,...] [--gaps 1,2,5,9] [--direction forward|backward]
 
 For every (key, target) pair (target - key = each gap, at three places per clip) and every method it
 runs segment_key + propagate and reports the error `modeling/flow_loss.flow_supervision_loss` trains
@@ -12,15 +12,22 @@ pixel branch, and "zero" = the same error for a flow of 0 (what copying the key 
 fused / zero < 1 means the flow module moves masks better than not moving them. Units: pixels of the
 1/8 grid (x8 for image pixels). Needs a split written by `mpvss data synth` (it reads the stored
 per-frame flow files).
+
+`--direction backward` puts the key frame AFTER the target (key = target + gap), as the
+bi-directional methods use their next key frame. Training only ever sees forward pairs (key before
+target), so this measures the direction no flow module was trained on; its exact flow is rendered
+from the clip's scene (`clip.flow`, a few seconds per pair), as the stored flows only chain forward.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+from pathlib import Path
 
 import torch
 
+from mpvss_core.data.readers import load_clip
 from mpvss_core.labels import SYNTH_CLASSES
 from mpvss_core.modeling.flow_loss import flow_supervision_loss
 from mpvss_core.spec import resolve_model
@@ -33,11 +40,26 @@ def to_batch(image) -> torch.Tensor:
     return torch.from_numpy(image).permute(2, 0, 1)[None].float()
 
 
+_SCENES: dict[str, object] = {}
+
+
+def exact_pair_flow(ds: FrameDataset, clip: int, key: int, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact flow target -> key (2xHxW, HxW bool): chained from the stored flows when the key comes
+    first, rendered from the written clip's scene when it comes after the target."""
+    if key < target:
+        return ds.pair_flow(clip, key, target)
+    folder = Path(ds.clips[clip].frames[0]).parent.parent  # <root>/data/<clip>/origin/<frame>.jpg
+    if str(folder) not in _SCENES:
+        _SCENES[str(folder)] = load_clip(str(folder))
+    flow, valid = _SCENES[str(folder)].flow(target, key)
+    return torch.from_numpy(flow).permute(2, 0, 1).float(), torch.from_numpy(valid)
+
+
 @torch.no_grad()
 def pair_errors(model, ds: FrameDataset, clip: int, key: int, target: int) -> dict[str, float]:
     key_img, _ = ds.read(clip, key, with_label=False)
     tgt_img, _ = ds.read(clip, target, with_label=False)
-    flow, valid = ds.pair_flow(clip, key, target)
+    flow, valid = exact_pair_flow(ds, clip, key, target)
     state = model.segment_key(to_batch(key_img))
     prop = model.propagate(state, to_batch(tgt_img), return_flows=True)
     context = (flow[None], valid[None], state.class_logits, state.mask_logits, model.cfg.warp_mode)
@@ -60,12 +82,15 @@ def main() -> None:
     ap.add_argument("--methods", default=METHODS)
     ap.add_argument("--gaps", default="1,2,5,9")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--direction", choices=("forward", "backward"), default="forward",
+                    help="key before the target (as trained) or after it (a next key frame)")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ds = FrameDataset.open(args.data, args.split, num_classes=len(SYNTH_CLASSES))
     gaps = [int(g) for g in args.gaps.split(",")]
     print(
-        f"model {args.model}, {args.data} {args.split}: {args.clips} clips, gaps {gaps}; EPE in 1/8-grid px"
+        f"model {args.model}, {args.data} {args.split}: {args.clips} clips, gaps {gaps}, {args.direction} "
+        "pairs; EPE in 1/8-grid px"
     )
     header = " ".join(f"{h:>7s}" for h in ("fused", "query", "pixel", "zero"))
     print(f"{'method':18s} {'gap':>4s} {header} {'fused/zero':>10s}")
@@ -77,8 +102,10 @@ def main() -> None:
             rows = by_gap.setdefault(str(gap), [])
             for clip in range(min(args.clips, len(ds.clips))):
                 last = len(ds.clips[clip].frames) - 1 - gap
-                for key in sorted({0, last // 2, last}):
-                    rows.append(pair_errors(model, ds, clip, key, key + gap))
+                for first in sorted({0, last // 2, last}):
+                    forward = args.direction == "forward"
+                    key, target = (first, first + gap) if forward else (first + gap, first)
+                    rows.append(pair_errors(model, ds, clip, key, target))
         by_gap["all"] = [r for rows in list(by_gap.values()) for r in rows]
         for label, rows in by_gap.items():
             cells = []
