@@ -186,6 +186,7 @@ def cmd_train_flow(args: argparse.Namespace) -> int:
         preset=args.preset,
         labels=args.labels,
         max_gap=args.max_gap,
+        reverse_pairs=args.reverse_pairs,
         flow_loss_weight=args.flow_loss_weight,
         pretrain_flow=args.pretrain_flow,
         init_flow=args.init_flow,
@@ -275,6 +276,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     flow.add_argument("--labels", default="gt", help="gt (dataset labels) or none (label-free adaptation)")
     flow.add_argument("--preset", default=None, help="flow-module preset (default: the segmenter's)")
     flow.add_argument("--max-gap", type=int, default=10, help="largest key -> target gap (default 10)")
+    flow.add_argument(
+        "--reverse-pairs", type=float, default=0.0, metavar="P",
+        help="share of training pairs with the key frame AFTER the target, the direction the "
+        "bi-directional methods' next key frame needs (our addition; the official sampler: 0, always "
+        "forward); with exact-flow supervision, needs the synthetic scenes",
+    )  # fmt: skip
     flow.add_argument(
         "--flow-loss-weight",
         type=float,

@@ -77,6 +77,18 @@ def test_written_split_pairs_carry_the_exact_flow(synth):
     assert batch.flow_valid.dtype == torch.bool and torch.isfinite(batch.flow).all()
     plain = ds.pair_batch(step_rng(0, 0), 3, AugConfig(crop=(64, 96)), max_gap=4)
     assert plain.flow is None and torch.equal(plain.targets, batch.targets)  # same samples either way
+    # the key AFTER the target (--reverse-pairs): the exact flow comes from the clip's scene
+    flow, valid = ds.pair_flow(0, 4, 1)
+    exact, exact_valid = render.flow(1, 4)
+    assert np.abs(flow.permute(1, 2, 0).numpy() - exact).max() < 1e-4 and np.array_equal(valid, exact_valid)
+    rng = step_rng(0, 1)
+    pairs = [ds.sample_pair(rng, max_gap=4, reverse=1.0) for _ in range(20)]
+    assert all(1 <= k - t <= 4 for _, k, t in pairs)
+    # reverse=0 draws nothing extra: the official stream, pair for pair
+    a, b = step_rng(0, 2), step_rng(0, 2)
+    assert [ds.sample_pair(a, 4) for _ in range(10)] == [ds.sample_pair(b, 4, reverse=0.0) for _ in range(10)]
+    mixed = ds.pair_batch(step_rng(0, 3), 8, AugConfig(crop=(64, 96)), max_gap=4, with_flow=True, reverse=0.5)
+    assert torch.isfinite(mixed.flow).all() and mixed.flow_valid.any()
 
 
 def test_augmentation_rescales_and_flips_the_flow():
@@ -256,6 +268,8 @@ def test_flow_pretraining_trains_only_the_pixel_flow_and_starts_stage1(synth, tm
     out = str(tmp_path / "o")
     assert main([*args, "--method", "query_flow", "--pretrain-flow", "--out", out, "--quiet"]) == 2
     assert "--pretrain-flow" in capsys.readouterr().err
+    assert main([*args, "--method", "pixel_flow", "--reverse-pairs", "1.5", "--out", out, "--quiet"]) == 2
+    assert "--reverse-pairs must be between 0 and 1" in capsys.readouterr().err
     init = ["--init-flow", str(tmp_path / "pre" / "last"), "--max-steps", "1", "--batch-size", "1"]
     assert main([*args, "--method", "query_learned", *init, "--crop", "64x96", "--out", out, "--quiet"]) == 0
     run = json.loads((tmp_path / "o" / "run.json").read_text())

@@ -9,9 +9,11 @@
 Sampling follows the official data mappers (method-notes 1.12): stage 0 takes one random labelled
 frame of a random clip that has one; stage 1 picks t uniformly, t' uniformly in [t-10, t+10] \\ {t}
 clipped to the clip, and uses the earlier frame as the key and the later one as the target (gaps
-1..10, always forward). On a clip with sparse labels (Cityscapes: one labelled frame per 30-frame
-snippet) the pair is drawn from its labelled frames directly: a random labelled target t >= 1 and a
-gap uniform in 1..min(10, t), key = t - gap; so any mix of dense and sparse clips never retries.
+1..10, always forward; `reverse` > 0 swaps that share of the pairs, our addition for the
+bi-directional methods, whose next key frame comes after the target). On a clip with sparse labels
+(Cityscapes: one labelled frame per 30-frame snippet) the pair is drawn from its labelled frames
+directly: a random labelled target t >= 1 and a gap uniform in 1..min(10, t), key = t - gap; so any
+mix of dense and sparse clips never retries.
 
 Sources (`FrameDataset.open`): a VSPW-layout root (the synthetic benchmark's written splits), a
 Cityscapes root (`leftImg8bit_sequence/` + `gtFine/`, read lazily, labelIds -> train ids), or any
@@ -38,6 +40,7 @@ max(1, sqrt(t / f_c)), so frames showing rare classes are drawn more often; and 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +57,8 @@ from mpvss_core.io import read_image_rgb, read_label_png
 from mpvss_core.labels import IGNORE_INDEX
 from mpvss_core.train.augment import AugConfig, augment
 from mpvss_core.train.pair_flow import chain_flows
+
+_SCENE_LOCK = threading.Lock()
 
 __all__ = ["AugConfig", "BalanceConfig", "ClipFrames", "FrameDataset", "PairBatch", "augment", "step_rng"]
 
@@ -214,8 +219,32 @@ class FrameDataset:
         return self.flow_cache[(clip, frame)]
 
     def pair_flow(self, clip: int, key: int, target: int) -> tuple[Tensor, Tensor]:
-        """Exact flow target -> key (2xHxW float, HxW bool), chained over the frames between."""
-        return chain_flows([self.read_flow(clip, t) for t in range(target, key, -1)])
+        """Exact flow target -> key (2xHxW float, HxW bool): chained over the frames between when the
+        key comes first; rendered from the clip's scene when it comes after the target (the stored
+        flows point back only: t -> t-1), about 3 s once per clip and 25 ms a pair after that."""
+        if key < target:
+            return chain_flows([self.read_flow(clip, t) for t in range(target, key, -1)])
+        with _SCENE_LOCK:  # prefetch threads (--data-threads) share the clips' renderers
+            flow, valid = self._scene(clip).flow(target, key)
+        return torch.from_numpy(flow).permute(2, 0, 1).float(), torch.from_numpy(valid)
+
+    def _scene(self, clip: int) -> Clip:
+        """The written synthetic clip with its renderer (exact flow between any two frames), kept."""
+        if not hasattr(self, "_scenes"):
+            self._scenes: dict[int, Clip] = {}
+        if clip not in self._scenes:
+            frame = self.clips[clip].frames[0]
+            folder = Path(frame).parent.parent if isinstance(frame, Path | str) else None
+            if folder is None or not (folder / "scene.json").is_file():
+                raise InputError(
+                    f"clip {self.clips[clip].name}: a pair with the key frame after the target needs the "
+                    "exact flow from the clip's scene (scene.json of the synthetic benchmark); use "
+                    "--reverse-pairs 0 or --flow-loss-weight 0 on other data"
+                )
+            from mpvss_core.data.readers import load_clip
+
+            self._scenes[clip] = load_clip(str(folder))
+        return self._scenes[clip]
 
     # --- class statistics ----------------------------------------------------------------------------
     def class_presence(self) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -246,10 +275,15 @@ class FrameDataset:
         return c, int(choices[int(rng.integers(len(choices)))])
 
     def sample_pair(
-        self, rng: np.random.Generator, max_gap: int = 10, labelled: bool = True
+        self, rng: np.random.Generator, max_gap: int = 10, labelled: bool = True, reverse: float = 0.0
     ) -> tuple[int, int, int]:
         """(clip, key frame, target frame) with key < target, target labelled when `labelled` (see the
-        module docstring: the official sampler on densely labelled clips, labelled targets on sparse)."""
+        module docstring: the official sampler on densely labelled clips, labelled targets on sparse).
+
+        `reverse` > 0 (our addition): on densely labelled clips, that share of the pairs has the key
+        frame AFTER the target (the same two frames, roles swapped), the direction a bi-directional
+        method's next key frame needs. At 0 nothing extra is drawn, so the stream is the official one.
+        """
         usable = self._pair_clips(labelled)
         if not usable:
             raise InputError(
@@ -269,6 +303,8 @@ class FrameDataset:
         lo, hi = max(0, t - max_gap), min(n - 1, t + max_gap)
         others = [u for u in range(lo, hi + 1) if u != t]
         u = others[int(rng.integers(len(others)))]
+        if reverse > 0 and rng.random() < reverse:
+            return c, max(t, u), min(t, u)
         return c, min(t, u), max(t, u)
 
     def _pair_clips(self, labelled: bool) -> list[int]:
@@ -320,8 +356,10 @@ class FrameDataset:
         max_gap: int = 10,
         labelled: bool = True,
         with_flow: bool = False,
+        reverse: float = 0.0,
     ) -> PairBatch:
-        """`batch` (key, target) pairs with the target's labels and, on request, the exact flow."""
+        """`batch` (key, target) pairs with the target's labels and, on request, the exact flow;
+        `reverse`: the share with the key after the target (`sample_pair`)."""
         if with_flow and not self.has_flow:
             raise InputError(
                 "exact-flow supervision needs per-frame flow files (<clip>/flow/<frame>.png, as the "
@@ -329,7 +367,7 @@ class FrameDataset:
             )
         keys, targets, labels, flows, valids = [], [], [], [], []
         for _ in range(batch):
-            c, k, t = self.sample_pair(rng, max_gap, labelled)
+            c, k, t = self.sample_pair(rng, max_gap, labelled, reverse)
             key_img, _ = self.read(c, k, with_label=False)
             tgt_img, label = self.read(c, t, with_label=labelled)
             flow = self.pair_flow(c, k, t) if with_flow else None

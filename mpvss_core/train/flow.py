@@ -72,6 +72,7 @@ class FlowTrainConfig:
     preset: str | None = None  # flow-module preset (None: the checkpoint's own name if a preset, else tiny)
     labels: str = "gt"  # "gt": dataset labels; "none": the stage-0 segmenter's prediction (label-free)
     max_gap: int = 10  # key -> target gaps 1..max_gap (official TRAIN_SAMPLING_FRAME_RANGE 10)
+    reverse_pairs: float = 0.0  # share of pairs with the key after the target (ours; official: 0)
     flow_loss_weight: float = 0.0  # exact-flow supervision (our addition; 0 = the paper's recipe)
     pretrain_flow: bool = False  # FlowNet-style pre-training on exact flow only (pretrain.py; our addition)
     init_flow: str | None = None  # start the flow module from this model's (pretrain.py; our addition)
@@ -192,6 +193,8 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
         raise InputError(f"--flow-loss-weight must be >= 0, got {cfg.flow_loss_weight}")
     if cfg.max_gap < 1:
         raise InputError(f"--max-gap must be >= 1, got {cfg.max_gap}")
+    if not 0.0 <= cfg.reverse_pairs <= 1.0:
+        raise InputError(f"--reverse-pairs must be between 0 and 1, got {cfg.reverse_pairs}")
     set_threads(cfg.threads)
     dist_info = setup_distributed(cfg.device)
     batches = None
@@ -232,7 +235,9 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
         labelled = cfg.labels == "gt" and not cfg.pretrain_flow  # pre-training reads no labels
 
         batches = Prefetcher(
-            lambda rng: train_ds.pair_batch(rng, data.batch_size, data.aug, cfg.max_gap, labelled, with_flow),
+            lambda rng: train_ds.pair_batch(
+                rng, data.batch_size, data.aug, cfg.max_gap, labelled, with_flow, cfg.reverse_pairs
+            ),
             cfg.loop.seed, dist_info.rank, data.threads,
         )  # fmt: skip
 
