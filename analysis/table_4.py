@@ -25,6 +25,8 @@ def _loss(entry: str, command: str) -> str:
     """Which loss trained the entry: the paper's, or ours with the exact-flow term (not in the paper)."""
     if entry == "segmenter":
         return "Mask2Former set loss"
+    if "--pretrain-flow" in (command or ""):
+        return "exact-flow EPE alone (FlowNet-style pre-training, our addition; stage-0 heads)"
     weight = _FLOW_WEIGHT.search(command or "")
     if weight and float(weight.group(1)) > 0:
         return f"set loss + {float(weight.group(1)):g} x exact-flow EPE (our addition)"

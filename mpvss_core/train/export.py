@@ -227,7 +227,7 @@ def export_flow_run(ckpt: str | Path, bundle: str | Path) -> Path:
         "method": method,
         "segmenter": config.get("segmenter"),
         "init_flow": config.get("init_flow"),
-        "labels": config.get("labels"),
+        "labels": "none (exact flow only)" if config.get("pretrain_flow") else config.get("labels"),
         "trained": dict(spec.entry(method).trained),
         "val": {"val_miou": rec.get("val_miou_trainer")},
     }
