@@ -16,18 +16,16 @@ per-frame flow files).
 `--direction backward` puts the key frame AFTER the target (key = target + gap), as the
 bi-directional methods use their next key frame. Training only ever sees forward pairs (key before
 target), so this measures the direction no flow module was trained on; its exact flow is rendered
-from the clip's scene (`clip.flow`, a few seconds per pair), as the stored flows only chain forward.
+from the clip's scene (`FrameDataset.pair_flow`), as the stored flows only chain backward.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-from pathlib import Path
 
 import torch
 
-from mpvss_core.data.readers import load_clip
 from mpvss_core.labels import SYNTH_CLASSES
 from mpvss_core.modeling.flow_loss import flow_supervision_loss
 from mpvss_core.spec import resolve_model
@@ -40,26 +38,11 @@ def to_batch(image) -> torch.Tensor:
     return torch.from_numpy(image).permute(2, 0, 1)[None].float()
 
 
-_SCENES: dict[str, object] = {}
-
-
-def exact_pair_flow(ds: FrameDataset, clip: int, key: int, target: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact flow target -> key (2xHxW, HxW bool): chained from the stored flows when the key comes
-    first, rendered from the written clip's scene when it comes after the target."""
-    if key < target:
-        return ds.pair_flow(clip, key, target)
-    folder = Path(ds.clips[clip].frames[0]).parent.parent  # <root>/data/<clip>/origin/<frame>.jpg
-    if str(folder) not in _SCENES:
-        _SCENES[str(folder)] = load_clip(str(folder))
-    flow, valid = _SCENES[str(folder)].flow(target, key)
-    return torch.from_numpy(flow).permute(2, 0, 1).float(), torch.from_numpy(valid)
-
-
 @torch.no_grad()
 def pair_errors(model, ds: FrameDataset, clip: int, key: int, target: int) -> dict[str, float]:
     key_img, _ = ds.read(clip, key, with_label=False)
     tgt_img, _ = ds.read(clip, target, with_label=False)
-    flow, valid = exact_pair_flow(ds, clip, key, target)
+    flow, valid = ds.pair_flow(clip, key, target)  # rendered from the scene when the key comes after
     state = model.segment_key(to_batch(key_img))
     prop = model.propagate(state, to_batch(tgt_img), return_flows=True)
     context = (flow[None], valid[None], state.class_logits, state.mask_logits, model.cfg.warp_mode)

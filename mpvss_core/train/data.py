@@ -40,7 +40,6 @@ max(1, sqrt(t / f_c)), so frames showing rare classes are drawn more often; and 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,9 +55,7 @@ from mpvss_core.errors import InputError
 from mpvss_core.io import read_image_rgb, read_label_png
 from mpvss_core.labels import IGNORE_INDEX
 from mpvss_core.train.augment import AugConfig, augment
-from mpvss_core.train.pair_flow import chain_flows
-
-_SCENE_LOCK = threading.Lock()
+from mpvss_core.train.pair_flow import SceneFlows, chain_flows
 
 __all__ = ["AugConfig", "BalanceConfig", "ClipFrames", "FrameDataset", "PairBatch", "augment", "step_rng"]
 
@@ -134,6 +131,7 @@ class FrameDataset:
         # per-frame flows, float16 when cached (~0.5 MB a frame at 256x512; < 0.01 px lost at |flow| < 32)
         self.flow_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
         self._balance: _Balance | None = None
+        self.scene_flows = SceneFlows()  # flows of pairs with the key after the target (rendered)
 
     @classmethod
     def open(
@@ -221,30 +219,10 @@ class FrameDataset:
     def pair_flow(self, clip: int, key: int, target: int) -> tuple[Tensor, Tensor]:
         """Exact flow target -> key (2xHxW float, HxW bool): chained over the frames between when the
         key comes first; rendered from the clip's scene when it comes after the target (the stored
-        flows point back only: t -> t-1), about 3 s once per clip and 25 ms a pair after that."""
+        flows point back only: t -> t-1; `pair_flow.SceneFlows`)."""
         if key < target:
             return chain_flows([self.read_flow(clip, t) for t in range(target, key, -1)])
-        with _SCENE_LOCK:  # prefetch threads (--data-threads) share the clips' renderers
-            flow, valid = self._scene(clip).flow(target, key)
-        return torch.from_numpy(flow).permute(2, 0, 1).float(), torch.from_numpy(valid)
-
-    def _scene(self, clip: int) -> Clip:
-        """The written synthetic clip with its renderer (exact flow between any two frames), kept."""
-        if not hasattr(self, "_scenes"):
-            self._scenes: dict[int, Clip] = {}
-        if clip not in self._scenes:
-            frame = self.clips[clip].frames[0]
-            folder = Path(frame).parent.parent if isinstance(frame, Path | str) else None
-            if folder is None or not (folder / "scene.json").is_file():
-                raise InputError(
-                    f"clip {self.clips[clip].name}: a pair with the key frame after the target needs the "
-                    "exact flow from the clip's scene (scene.json of the synthetic benchmark); use "
-                    "--reverse-pairs 0 or --flow-loss-weight 0 on other data"
-                )
-            from mpvss_core.data.readers import load_clip
-
-            self._scenes[clip] = load_clip(str(folder))
-        return self._scenes[clip]
+        return self.scene_flows.flow(self.clips[clip].name, self.clips[clip].frames[0], target, key)
 
     # --- class statistics ----------------------------------------------------------------------------
     def class_presence(self) -> tuple[list[tuple[int, int]], np.ndarray]:

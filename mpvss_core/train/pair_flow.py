@@ -1,4 +1,5 @@
-"""Exact flow between a training pair's target and key frames, chained from the stored per-frame flows.
+"""Exact flow between a training pair's target and key frames: chained from the stored per-frame flows
+when the key comes first, rendered from the clip's scene when it comes after the target.
 
 A written synthetic clip stores `flow/<t>.png`, the exact flow from frame t to frame t-1 (KITTI 16-bit).
 A stage-1 pair is (key k, target t) with t - k = 1..10, so the flow t -> k is the chain
@@ -9,17 +10,26 @@ evaluated by bilinear sampling. A pixel stays valid only if every link is valid 
 (validity sampled bilinearly must be ~1, so points next to an occlusion or the frame border drop out).
 Chaining agrees with rendering the pair directly to a small fraction of a pixel wherever both are
 valid (tests/test_flow_supervision.py measures it on a rendered clip).
+
+A pair with the key AFTER the target (`--reverse-pairs`) needs the flow t -> t+1, which is not
+stored; `SceneFlows` renders it from the written clip's `scene.json` (about 3 s once per clip, 25 ms a
+pair after that).
 """
 
 from __future__ import annotations
+
+import threading
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from mpvss_core.data.clip import Clip
+from mpvss_core.errors import InputError
 from mpvss_core.modeling.warp import backward_warp
 
-__all__ = ["chain_flows"]
+__all__ = ["SceneFlows", "chain_flows"]
 
 
 def chain_flows(links: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Tensor, Tensor]:
@@ -53,3 +63,38 @@ def chain_flows(links: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Tensor, Ten
         flow = flow + landed[:, :2]
         valid = valid * (inside & (landed[0, 2] > 0.999)).float()
     return flow[0], valid[0, 0] > 0.5
+
+
+class SceneFlows:
+    """Exact flow between any two frames of written synthetic clips, from their scenes; each clip is
+    loaded once and kept (its renderer), and prefetch threads (--data-threads) share them under a lock."""
+
+    def __init__(self) -> None:
+        self._clips: dict[str, Clip] = {}
+        self._lock = threading.Lock()
+
+    def flow(self, name: str, first_frame: Path | str | int, src: int, dst: int) -> tuple[Tensor, Tensor]:
+        """(2xHxW float32 flow src -> dst, HxW bool validity) of the clip whose first frame file is
+        `first_frame` (<root>/data/<clip>/origin/<frame>.jpg, as `mpvss data synth` writes it).
+
+        Raises:
+            InputError: the clip has no scene (real footage, or a clip held in memory).
+        """
+        with self._lock:
+            if name not in self._clips:
+                self._clips[name] = self._load(name, first_frame)
+            flow, valid = self._clips[name].flow(src, dst)
+        return torch.from_numpy(flow).permute(2, 0, 1).float(), torch.from_numpy(valid)
+
+    @staticmethod
+    def _load(name: str, first_frame: Path | str | int) -> Clip:
+        folder = Path(first_frame).parent.parent if isinstance(first_frame, Path | str) else None
+        if folder is None or not (folder / "scene.json").is_file():
+            raise InputError(
+                f"clip {name}: a pair with the key frame after the target needs the exact flow from the "
+                "clip's scene (scene.json of the synthetic benchmark); use --reverse-pairs 0 or "
+                "--flow-loss-weight 0 on other data"
+            )
+        from mpvss_core.data.readers import load_clip
+
+        return load_clip(str(folder))
