@@ -30,8 +30,6 @@ from mpvss_core.evaluation.datasets import resolve_data
 from mpvss_core.evaluation.evaluate import evaluate
 from mpvss_core.evaluation.runner import run_evaluation
 from mpvss_core.methods.baselines import OpticalFlow
-from mpvss_core.modeling.warp import backward_warp
-from mpvss_core.optical_flow import flow_to_mask_grid
 from mpvss_core.predictor import VideoPredictor
 from mpvss_core.schedules import ScheduleSpec
 from mpvss_core.spec import resolve_model
@@ -46,14 +44,12 @@ class ExactFlow(OpticalFlow):
     _index = 0
 
     def _predict(self, frame, index, key, nxt, diag):
-        self._index = index  # the frame the next `_warp_from` calls warp to
+        self._index = index  # the frame the next `_flow_to` calls flow from
         return super()._predict(frame, index, key, nxt, diag)
 
-    def _warp_from(self, key, gray, keep=None):
+    def _flow_to(self, key, gray):
         flow, _valid = self.clip.flow(self._index, key.index)  # current -> key, HxWx2 px
-        mask_logits = key.state.mask_logits if keep is None else key.state.mask_logits[:, keep]
-        grid = flow_to_mask_grid(flow, mask_logits.shape[-2:], self.device)
-        return backward_warp(mask_logits, grid, self.model.cfg.warp_mode), flow, 0.0
+        return flow, 0.0
 
 
 def oracle(spec, clips: Iterable[Clip], method: str, k: int, device: str = "cpu"):

@@ -56,16 +56,20 @@ class OpticalFlow(Propagator):
         super().__init__(model, method, **kwargs)
         self.flow = ClassicalFlow(flow_algorithm)
 
+    def _flow_to(self, key: KeyFrame, gray: np.ndarray) -> tuple[np.ndarray, float]:
+        """(HxWx2 flow current -> key, seconds) of the classical flow algorithm."""
+        if key.gray is None:
+            key.gray = to_gray(key.frame)
+        t0 = time.perf_counter()
+        flow = self.flow(gray, key.gray)
+        return flow, time.perf_counter() - t0
+
     def _warp_from(
         self, key: KeyFrame, gray: np.ndarray, keep: Tensor | None = None
     ) -> tuple[Tensor, np.ndarray, float]:
         """(warped mask logits of the `keep` queries (all: None), HxWx2 flow, flow seconds) of the frame
         from one key."""
-        if key.gray is None:
-            key.gray = to_gray(key.frame)
-        t0 = time.perf_counter()
-        flow = self.flow(gray, key.gray)
-        flow_s = time.perf_counter() - t0
+        flow, flow_s = self._flow_to(key, gray)
         mask_logits = key.state.mask_logits if keep is None else key.state.mask_logits[:, keep]
         grid = flow_to_mask_grid(flow, mask_logits.shape[-2:], self.device)
         warped = backward_warp(mask_logits, grid, self.model.cfg.warp_mode)  # float32 grid (also bf16 masks)
