@@ -153,9 +153,10 @@ def _cell_labels(
     weights, padded = _cell_inputs(parts, image_size)
     best, decided = _cell_decisions(weights, padded)
     rows, cols = best.shape[1:]
-    if (~decided).float().mean() > UNDECIDED_DENSE:
+    open_cells = ~decided
+    if open_cells.float().mean() > UNDECIDED_DENSE:
         return _semantic_labels(parts, image_size, tile_elements)
-    undecided = (~decided).nonzero()  # N x (b, y, x)
+    undecided = open_cells.nonzero()  # N x (b, y, x)
     canvas = best.to(torch.uint8).view(batch, rows, cols, 1, 1).expand(batch, rows, cols, 4, 4).clone()
     if len(undecided):
         corner_w = _cell_weights().to(device)
