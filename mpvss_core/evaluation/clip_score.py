@@ -10,18 +10,16 @@ EPE and VC windows (`evaluation.scorer` pools them over clips; its docstring has
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from mpvss_core.data.clip import Clip, NoExactFlowError
+from mpvss_core.evaluation.reference import Reference
 from mpvss_core.frame_result import FrameResult
 from mpvss_core.labels import IGNORE_INDEX, resize_nearest
 from mpvss_core.metrics import ConfusionMatrix, FlowEPEAccumulator, flow_epe, frame_miou, video_consistency
 from mpvss_core.schedules import FixedInterval, Schedule
-
-if TYPE_CHECKING:
-    from mpvss_core.evaluation.scorer import Scorer
 
 __all__ = [
     "FRAME_COLUMNS",
@@ -29,6 +27,7 @@ __all__ = [
     "WINDOW_COLUMNS",
     "ClipBundle",
     "ClipScore",
+    "ScoringRules",
     "finite_or_none",
     "is_warmup",
     "pct",
@@ -71,11 +70,27 @@ class ClipBundle:
     labels: np.ndarray | None = None  # TxHxW predictions (keep_labels)
 
 
+class ScoringRules(Protocol):
+    """What a clip's scoring reads of the pooling scorer (`scorer.Scorer` is one): the reference, the
+    label spaces, what is measured, the flow TC uses, and where a closed clip's bundle goes. A protocol,
+    so this module needs no import of the scorer that imports it."""
+
+    reference: Reference
+    num_scored_classes: int
+    num_model_classes: int
+    flow_epe: bool
+    keep_labels: bool
+    tc: bool
+    bundles: list[ClipBundle]
+
+    def tc_flow_of(self, clip: Clip, t: int, t1: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 @dataclass
 class ClipScore:
     """Scores of one clip while its results arrive (made by `Scorer.clip`)."""
 
-    scorer: Scorer
+    scorer: ScoringRules
     clip: Clip
     schedule: Schedule
     clip_no: int  # the clip's position in the data
