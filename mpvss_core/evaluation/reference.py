@@ -23,7 +23,7 @@ import numpy as np
 from mpvss_core.data.clip import Clip
 from mpvss_core.labels import LabelMatch, match_label_spaces
 
-__all__ = ["PerFrameReference", "Reference", "clip_digest"]
+__all__ = ["PerFrameReference", "Reference", "frames_digest"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Reference:
         return f"vs ground truth, {len(self.match.matched)} classes matched by name"
 
 
-def clip_digest(clip: Clip) -> str:
+def frames_digest(clip: Clip) -> str:
     """Content hash of a clip's frames (the reference depends on nothing else of the clip)."""
     h = hashlib.sha256(f"{clip.frames.shape}".encode())
     h.update(np.ascontiguousarray(clip.frames).data)
@@ -96,7 +96,7 @@ class PerFrameReference:
 
     def __call__(self, clip: Clip) -> np.ndarray:
         """TxHxW uint8: the per-frame prediction of every frame of `clip`."""
-        digest = clip_digest(clip)
+        digest = frames_digest(clip)
         if self._last is not None and self._last[0] == digest:
             return self._last[1]
         folder = self._folder()
