@@ -1,7 +1,7 @@
 """Table III: GFLOPs of a key and a non-key frame (fvcore convention), paper-scale presets and our model.
 
-Counted on fake tensors (`mpvss_core.flops`, cached by `mpvss_core.costs.frame_gflops`), so the Swin-L
-model at 1024x2048 costs seconds and no memory: VSPW at 480x853 (124 classes) and Cityscapes at
+Counted on fake tensors (`mpvss_core.evaluation.flops`, cached by `evaluation.costs.frame_gflops`), so
+the Swin-L model at 1024x2048 costs seconds and no memory: VSPW at 480x853 (124 classes) and Cityscapes at
 1024x2048 (19 classes: the Cityscapes model's class head and semantic einsum), plus the `--model`
 we evaluate at 256x512. `benchmarks/flops_table.py` prints the same numbers from `paper_scale_costs`.
 """
@@ -18,7 +18,7 @@ import plotly.express as px
 from mpvss_core.build import build_model
 from mpvss_core.config import NUM_CITYSCAPES_CLASSES, NUM_VSPW_CLASSES, PAPER_PRESETS, MPVSSConfig, get_preset
 from mpvss_core.evaluation.costs import FLOPS_UNIT, frame_gflops
-from mpvss_core.flops import count_parameters
+from mpvss_core.evaluation.flops import count_parameters
 from mpvss_core.spec import ModelSpec
 
 from .common import K_DEFAULT, Artifact, ReproContext, fmt

@@ -17,7 +17,7 @@ import time
 from analysis.paper_reference import PAPER_PARAMS, PRESET_BACKBONE
 from analysis.table_3 import DATASETS, paper_scale_costs
 from mpvss_core.config import PAPER_PRESETS, get_preset
-from mpvss_core.flops import count_parameters, frame_cost
+from mpvss_core.evaluation.flops import count_parameters, frame_cost
 
 
 def _gap(ours: float, paper: float) -> str:

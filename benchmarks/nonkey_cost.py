@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 
 from mpvss_core.build import build_model
-from mpvss_core.flops import frame_cost
+from mpvss_core.evaluation.flops import frame_cost
 
 
 def median_ms(fn: Callable[[], object], runs: int, warmup: int) -> float:

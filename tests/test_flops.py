@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mpvss_core.build import build_model
-from mpvss_core.flops import count_flops, count_parameters, flop_count, frame_cost
+from mpvss_core.evaluation.flops import count_flops, count_parameters, flop_count, frame_cost
 
 
 def test_linear_hand_case():

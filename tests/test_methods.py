@@ -17,8 +17,8 @@ from mpvss_core.methods import (
     methods_help,
     parse_methods,
 )
+from mpvss_core.methods.optical_flow import ClassicalFlow, flow_to_mask_grid
 from mpvss_core.methods.runners import RUNNERS, build_propagator
-from mpvss_core.optical_flow import ClassicalFlow, flow_to_mask_grid
 from mpvss_core.schedules import BeforeLabelled, FixedInterval, ScheduleSpec
 from mpvss_core.spec import resolve_model
 from tests.engine_helpers import run_labels, small_clip, stub_method, stub_model

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from mpvss_core.build import build_model
 from mpvss_core.config import PAPER_PRESETS, PRESETS, MPVSSConfig, get_preset
 from mpvss_core.errors import InputError
-from mpvss_core.flops import count_parameters
+from mpvss_core.evaluation.flops import count_parameters
 from mpvss_core.labels import SYNTH_CLASSES
 from mpvss_core.methods import METHODS, method_config
 from mpvss_core.modeling.mpvss import MPVSS, semantic_inference

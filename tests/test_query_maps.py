@@ -9,8 +9,8 @@ import torch
 from mpvss_core.data.synthetic import render_clip
 from mpvss_core.modeling.warp import resize_flow
 from mpvss_core.predictor import VideoPredictor
-from mpvss_core.query_maps import grid_flow_to_frame, query_mask_probs, query_table, winner_queries
 from mpvss_core.spec import resolve_model
+from mpvss_core.viz.query_maps import grid_flow_to_frame, query_mask_probs, query_table, winner_queries
 
 
 def test_grid_flow_matches_resize_flow_and_crops_padding() -> None:

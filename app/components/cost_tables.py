@@ -1,5 +1,5 @@
-"""Cost tables of the Efficiency page: GFLOPs per part (mpvss_core.flops / evaluation.costs, by each
-method's cost rule in the method table) and measured latency per component (the timed rows of the
+"""Cost tables of the Efficiency page: GFLOPs per part (mpvss_core.evaluation.flops / evaluation.costs, by
+each method's cost rule in the method table) and measured latency per component (the timed rows of the
 predictions' evaluations: the scorer's warm-up rule decides which frames count)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import state
 from mpvss_core.evaluation.costs import method_gflops
-from mpvss_core.flops import flop_breakdown
+from mpvss_core.evaluation.flops import flop_breakdown
 from mpvss_core.methods import method_spec
 
 

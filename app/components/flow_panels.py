@@ -12,8 +12,8 @@ from app import state
 from mpvss_core.frame_result import FrameResult
 from mpvss_core.labels import generic_class_names, palette_for
 from mpvss_core.metrics import flow_epe
-from mpvss_core.query_maps import grid_flow_to_frame, query_mask_probs, query_table, winner_queries
 from mpvss_core.viz import apply_colormap, flow_scale, flow_to_rgb, overlay_labels
+from mpvss_core.viz.query_maps import grid_flow_to_frame, query_mask_probs, query_table, winner_queries
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Costs of a method: GFLOPs of key / non-key frames and their K-average, latency and FPS, the device.
 
-FLOPs (fvcore convention, 1 per multiply-add, the paper's unit; `mpvss_core.flops`), by the `cost`
+FLOPs (fvcore convention, 1 per multiply-add, the paper's unit; `mpvss_core.evaluation.flops`), by the `cost`
 rule of the method's entry in the method table:
 
 | cost rule | key frame | non-key frame |
@@ -38,8 +38,8 @@ from typing import Any
 import pandas as pd
 import torch
 
+from mpvss_core.evaluation.flops import count_flops, flop_count
 from mpvss_core.evaluation.store import default_results_root
-from mpvss_core.flops import count_flops, flop_count
 from mpvss_core.methods.table import method_spec
 from mpvss_core.modeling.warp import backward_warp
 

@@ -177,7 +177,7 @@ class Scorer:
         if self.tc_flow == "exact" and clip.has_flow:
             return clip.flow(t, t1)
         if self._dis is None:
-            from mpvss_core.optical_flow import ClassicalFlow, to_gray
+            from mpvss_core.methods.optical_flow import ClassicalFlow, to_gray
 
             flow = ClassicalFlow("dis_medium")
             self._dis = lambda a, b: flow(to_gray(a), to_gray(b))

@@ -20,10 +20,10 @@ import numpy as np
 from torch import Tensor
 
 from mpvss_core.frame_result import FrameResult
+from mpvss_core.methods.optical_flow import ClassicalFlow, flow_to_mask_grid, to_gray
 from mpvss_core.methods.propagator import KeyFrame, Propagator, sync
 from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.modeling.warp import backward_warp
-from mpvss_core.optical_flow import ClassicalFlow, flow_to_mask_grid, to_gray
 
 __all__ = ["Copy", "OpticalFlow", "PerFrame"]
 

@@ -46,7 +46,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from .config import MPVSSConfig
+from mpvss_core.config import MPVSSConfig
 
 __all__ = [
     "CONVENTIONS",
@@ -177,7 +177,7 @@ def _fake_model(model: torch.nn.Module, mode: Any) -> torch.nn.Module:
 
 def _resolve_model(model: Any) -> torch.nn.Module:
     if isinstance(model, (str, MPVSSConfig)):
-        from .build import build_model
+        from mpvss_core.build import build_model
 
         return build_model(model, device="meta")
     return model
@@ -208,7 +208,7 @@ def _run_frame(model: Any, size: tuple[int, int], frame: str, batch: int) -> dic
         with torch.no_grad(), mode:
             images = torch.zeros(batch, 3, height, width, device=device)
             if frame == "non_key":
-                from .modeling.mpvss import KeyState
+                from mpvss_core.modeling.mpvss import KeyState
 
                 key = KeyState(
                     class_logits=torch.zeros(batch, queries, classes + 1, device=device),

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .frame_result import mask_logits_to_frame, query_flows_to_frame
+from mpvss_core.frame_result import mask_logits_to_frame, query_flows_to_frame
 
 __all__ = ["grid_flow_to_frame", "query_mask_probs", "query_table", "winner_queries"]
 
