@@ -41,7 +41,7 @@ __all__ = [
     "training_records",
 ]
 
-K_DEFAULT = 5  # the paper's key-frame interval (method notes 1.1)
+K_DEFAULT = 5  # the paper's key-frame interval (docs/method-notes.md §1.1)
 # Loaded clips are kept in memory for the next evaluation only when the data set is this small: a
 # full split would hold hundreds of MB (frames plus the renderer's buffers for exact flow).
 _CACHE_CLIPS_UP_TO = 2

@@ -1,8 +1,8 @@
 """The paper's numbers, each with where it comes from, for the artifacts to show beside ours.
 
-Values are transcribed from `shared/paper/supplementary.txt` (the supplementary material) and, where the
-method notes give them, the official README (main-paper Tables 1 and 2). Figures A-D of the paper are
-images: only what their text states in numbers or words is here (`CLAIMS`).
+Values are transcribed from the paper's supplementary material (arXiv 2310.18954) and, where
+docs/method-notes.md §2.1, §2.2 give them, the official README (main-paper Tables 1 and 2). Figures
+A-D of the paper are images: only what their text states in numbers or words is here (`CLAIMS`).
 
     reference("table_1")      # tidy frame: backbone, item, metric, value, source
     TABLE_I["Swin-T"][3]      # 39.9
@@ -47,7 +47,7 @@ SOURCES = {
     "figure_c": "supplementary C text on Figure C (Cityscapes, qualitative)",
     "table_3": "supplementary Table III (GFLOPs per frame)",
     "table_3_avg": "official README / main paper Tables 1-2 (K=5 average GFLOPs)",
-    "table_3_params": "official README (MPVSS params, M; Swin-T value suspect, method notes 1.11)",
+    "table_3_params": "official README (MPVSS params, M; Swin-T value suspect, docs/method-notes.md §1.11)",
     "table_4": "supplementary Table IV (hours, VSPW, batch 16 on 8 V100)",
     "table_5": "supplementary Table V (Cityscapes val, mIoU %; non-key GFLOPs)",
     "figure_d": "supplementary E text on Figure D (Cityscapes, qualitative)",

@@ -52,7 +52,7 @@ def main() -> None:
         p = {k: v / 1e6 for k, v in count_parameters(get_preset(name)).items()}
         bb = PRESET_BACKBONE[name]
         pp = PAPER_PARAMS[bb]
-        note = "  (paper value suspect, notes 1.11)" if name == "swin_t" else ""
+        note = "  (paper value suspect, docs/method-notes.md §1.11)" if name == "swin_t" else ""
         print(
             f"{bb:9} {p['segmenter']:9.2f} {p['flow']:7.2f} {p['total']:7.2f} {pp:7.1f} "
             f"{_gap(p['total'], pp)}{note}"

@@ -10,7 +10,7 @@
 Parsers are built from light modules only (the method table, argparse types), so `mpvss --help`
 takes a fraction of a second; torch and the engine are imported when a command runs.
 
-User errors (bad input, DESIGN section 9) print one clear line and exit with status 2; nothing is
+User errors (bad input, docs/architecture.md §9) print one clear line and exit with status 2; nothing is
 printed as a traceback.
 """
 

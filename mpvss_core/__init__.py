@@ -1,7 +1,7 @@
 """MPVSS Studio core library: model, propagation methods, evaluation, data and I/O (no Streamlit; it
 never imports `analysis`, `app` or `mpvss_cli`).
 
-The four front doors (DESIGN section 1), each concept in one place:
+The four front doors (docs/architecture.md §3), each concept in one place:
 
     from mpvss_core.methods import METHODS, method_spec        # the method table (no torch)
     from mpvss_core.spec import resolve_model                  # a model string, resolved once

@@ -66,10 +66,10 @@ class SegmenterConfig:
 
 @dataclass(frozen=True)
 class FlowConfig:
-    """Flow module: FlowNetS encoder + flow-query motion decoder (method-notes 1.3-1.8)."""
+    """Flow module: FlowNetS encoder + flow-query motion decoder (docs/method-notes.md §1.3-1.8)."""
 
-    # FlowNetS encoder, stages conv1..conv6 (notes 1.4): output channels, kernel of each stage's first
-    # (stride-2) conv, convs per stage (the later convs of a stage are 3x3, stride 1).
+    # FlowNetS encoder, stages conv1..conv6 (docs/method-notes.md §1.4): output channels, kernel of each
+    # stage's first (stride-2) conv, convs per stage (the later convs of a stage are 3x3, stride 1).
     # official (64,128,256,512,512,1024); tiny is a quarter of that except conv6 (192, not 256), which keeps
     # the seven shipped flow modules within the 40 MB bundle budget
     encoder_channels: tuple[int, ...] = (16, 32, 64, 128, 128, 192)
@@ -80,13 +80,14 @@ class FlowConfig:
     num_heads: int = 4  # official 8
     dim_feedforward: int = 256  # official 2048
     num_stages: int = 3  # S; layers = 3*S (scales conv6, conv5, conv4 round robin); official 3 (Table I)
-    # query-based flow heads (notes 1.6): MLP_out d_model->mlp_hidden->mlp_hidden->flow_embed_dim on the
-    # queries, MLP_scale conv2->mlp_hidden->mlp_hidden->2*flow_embed_dim per pixel
+    # query-based flow heads (docs/method-notes.md §1.6): MLP_out d_model->mlp_hidden->mlp_hidden->
+    # flow_embed_dim on the queries, MLP_scale conv2->mlp_hidden->mlp_hidden->2*flow_embed_dim per pixel
     mlp_hidden: int = 128  # official 512
     flow_embed_dim: int = 64  # official 256
-    # pixel-wise FlowNetS refinement decoder (notes 1.7): deconv output channels at 6->5, 5->4, 4->3, 3->2
+    # pixel-wise FlowNetS refinement decoder (docs/method-notes.md §1.7): deconv output channels at 6->5,
+    # 5->4, 4->3, 3->2
     decoder_channels: tuple[int, ...] = (32, 32, 32, 16)  # official (128,128,128,64)
-    # switches (DESIGN section 2)
+    # switches (docs/architecture.md §5)
     query_init: bool = True  # flow queries start from the key frame's queries Q_O^k (False: embedding only)
     use_query_flow: bool = True  # False: FlowNetS-style pixel flow alone, no transformer, no queries
     use_pixel_flow: bool = True  # False: "query-learned", the query flow is used directly, no fusion
@@ -166,8 +167,8 @@ def _dataclass_from_dict(klass: type, data: dict[str, Any], where: str, **fixed:
 # ---------------------------------------------------------------------------------------------------
 # Presets
 
-# The official flow module (notes 4.3): FlowNetS table, d=256, 8 heads, FFN 2048, S=3 -> 9 layers;
-# about 40.09 M parameters with 100 queries (tested).
+# The official flow module (docs/method-notes.md §4.3): FlowNetS table, d=256, 8 heads, FFN 2048,
+# S=3 -> 9 layers; about 40.09 M parameters with 100 queries (tested).
 OFFICIAL_FLOW = FlowConfig(
     encoder_channels=(64, 128, 256, 512, 512, 1024),
     d_model=256,
@@ -179,9 +180,9 @@ OFFICIAL_FLOW = FlowConfig(
     decoder_channels=(128, 128, 128, 64),
 )
 
-# Mask2Former as configured for VSPW (notes 1.2): 100 queries, DEC_LAYERS 10 (9 layers + 1 prediction from
-# the learnable queries; HF decoder_layers=10 gives the same 10 predictions), hidden 256, 8 heads,
-# FFN 2048, 6 deformable encoder layers with FFN 1024, Swin drop-path 0.3, 124 VSPW classes.
+# Mask2Former as configured for VSPW (docs/method-notes.md §1.2): 100 queries, DEC_LAYERS 10 (9 layers +
+# 1 prediction from the learnable queries; HF decoder_layers=10 gives the same 10 predictions), hidden 256,
+# 8 heads, FFN 2048, 6 deformable encoder layers with FFN 1024, Swin drop-path 0.3, 124 VSPW classes.
 _M2F_OFFICIAL = SegmenterConfig(
     num_classes=NUM_VSPW_CLASSES,
     drop_path_rate=0.3,

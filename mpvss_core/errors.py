@@ -1,4 +1,4 @@
-"""Exceptions for untrusted input (DESIGN section 9).
+"""Exceptions for untrusted input (docs/architecture.md §9).
 
 Every user-facing failure is an `InputError` with a message that names the file and what is wrong
 with it; the CLI prints the message and exits non-zero, the app shows it and keeps running.

@@ -1,10 +1,10 @@
 """Key-frame schedules: which frames run the segmenter and which key frame each frame is predicted from.
 
-    FixedInterval(5)                         frames 0, 5, 10, ... are key frames (method-notes 1.1)
+    FixedInterval(5)                         frames 0, 5, 10, ... are key frames (docs/method-notes.md §1.1)
     BeforeLabelled(2, labelled)              each labelled frame l is predicted from key frame l - 2
 
-Every method propagates *directly* from a key frame (never chained frame to frame, notes 1.1), so a
-schedule only has to say, per frame index i:
+Every method propagates *directly* from a key frame (never chained frame to frame, docs/method-notes.md
+§1.1), so a schedule only has to say, per frame index i:
 
 - `key_of(i)`: the key frame that frame i is predicted from, or None when frame i is not predicted at
   all (skipped; see `BeforeLabelled`). Frame i is a key frame iff `key_of(i) == i`.
@@ -100,7 +100,9 @@ class FixedInterval(Schedule):
 
 
 class BeforeLabelled(Schedule):
-    """Cityscapes-style protocol (notes 2.4, 4.2.17): labelled frame l is predicted from key frame l - d.
+    """Cityscapes-style protocol: labelled frame l is predicted from key frame l - d.
+
+    (docs/method-notes.md §2.4, §4.2.17.)
 
     The key is clipped at frame 0 (a labelled frame l < d uses key 0, at distance l). Only labelled
     frames are predicted: frames between a key and its labelled frame cannot change the labelled

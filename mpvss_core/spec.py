@@ -1,7 +1,7 @@
 """ModelSpec: the user's model string, resolved once into what every part of the studio needs.
 
     spec = resolve_model("default")          # the shipped bundle (assets/models/default)
-    spec = resolve_model("next")             # any other bundle shipped in assets/models, by name
+    spec = resolve_model("mine")             # any other bundle folder put in assets/models, by name
     spec = resolve_model("tiny")             # the tiny preset, random weights (seed 0)
     spec = resolve_model("runs/flow/last")   # one of our checkpoints, or a bundle folder
     spec = resolve_model("m2f_cityscapes/")  # a local Hugging Face Mask2Former folder (save_pretrained)

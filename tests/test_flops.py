@@ -101,7 +101,7 @@ def test_tiny_non_key_costs_at_most_a_fifth_of_a_key_frame():
 
 
 def test_paper_scale_costs_match_the_notes():
-    # method-notes 2.4 derive ~20.6 G for a VSPW non-key frame (paper Table III: 21.0 G), counted
+    # docs/method-notes.md §2.4 derives ~20.6 G for a VSPW non-key frame (paper Table III: 21.0 G), counted
     # on the meta device (no real forward of the 40 M flow module at 480x853)
     non_key = count_flops("swin_t", (480, 853), "non_key")
     assert 20.0 <= non_key <= 22.0

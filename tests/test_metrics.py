@@ -1,4 +1,4 @@
-"""Metrics against values worked out by hand (method-notes section 3 conventions)."""
+"""Metrics against values worked out by hand (docs/method-notes.md §3 conventions)."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def test_paper_scale_presets_on_meta(name):
     assert cfg.segmenter.num_classes == 124 and cfg.flow.num_layers == 9
     model = build_model(name, device="meta")
     counts = count_parameters(model)
-    # official flow module: ~40.09 M (method-notes 1.11)
+    # official flow module: ~40.09 M (docs/method-notes.md §1.11)
     assert counts["flow"] == pytest.approx(40.09e6, rel=0.01)
     # HF Mask2Former = the official segmenter: 9 masked-attention layers -> 10 predictions
     assert len(model.segmenter.mask2former.model.transformer_module.decoder.layers) == 9

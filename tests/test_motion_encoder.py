@@ -8,7 +8,9 @@ from mpvss_core.modeling.segmenter import pad_to_multiple
 
 
 def _official(current, key, mean, scale=0.5):
-    """concat, x / 255 - mean, zero padding to a multiple of 32, bilinear resize (method-notes 1.4)."""
+    """concat, x / 255 - mean, zero padding to a multiple of 32, bilinear resize.
+
+    The official order, docs/method-notes.md §1.4."""
     x = torch.cat((current, key), 1) / 255.0 - mean.view(1, 6, 1, 1)
     x = pad_to_multiple(x, 32)
     size = (round(x.shape[-2] * scale), round(x.shape[-1] * scale))

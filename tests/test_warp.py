@@ -112,7 +112,7 @@ def test_bad_shapes_and_modes_are_rejected():
 
 
 def test_compat_mode_equals_the_official_formula():
-    """mmtracking `flow_warp_feats` as method-notes 1.9 describe it, written out independently."""
+    """mmtracking `flow_warp_feats` as docs/method-notes.md §1.9 describes it, written out independently."""
     torch.manual_seed(4)
     x = torch.randn(3, 1, 12, 20)
     flow = 2.0 * torch.randn(3, 2, 6, 10)

@@ -44,7 +44,7 @@ class Split:
         return [self.seed_base + i for i in range(self.num_clips)]
 
 
-# Sizes are argued in the README ("The built-in benchmark"): 2,400 training frames give a tiny
+# Sizes are argued in docs/benchmark.md: 2,400 training frames give a tiny
 # Mask2Former ~10 epochs-worth of distinct crops in a few CPU hours; 480 validation frames keep a
 # full evaluation of one method under a few minutes on 2 cores.
 SPLITS: dict[str, Split] = {

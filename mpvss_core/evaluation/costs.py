@@ -13,8 +13,8 @@ rule of the method's entry in the method table:
 | | | CPU and is reported as CPU time (`dis_ms`); the warping + semantic inference part |
 | | | alone is `gflops_nonkey_excl_flow` (twice for bi-directional) |
 
-`gflops_avg = (key + (K-1) * non_key) / K` over one key-frame cycle (notes 2.4); None when a term is
-not applicable or the schedule has no K. Counts are cached in memory and on disk
+`gflops_avg = (key + (K-1) * non_key) / K` over one key-frame cycle (docs/method-notes.md §2.4); None
+when a term is not applicable or the schedule has no K. Counts are cached in memory and on disk
 (`<results root>/../flops/`), keyed by model config, parameter names and shapes, frame size and torch
 version.
 

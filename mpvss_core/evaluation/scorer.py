@@ -18,7 +18,7 @@ The reference (`Reference`) is what predictions are scored against:
   frame gives), for footage without ground truth in the model's label space: a method's mIoU then
   says how much of the full model's output it keeps (per_frame against itself is 100).
 
-Conventions (method-notes section 3, `mpvss_core.metrics`):
+Conventions (docs/method-notes.md §3, `mpvss_core.metrics`):
 - mIoU / WIoU / per-class IoU: ONE confusion matrix over every scored, predicted frame of every clip
   (key frames included, as the paper scores all annotated frames), at the reference's own resolution:
   predictions made on downscaled frames are brought to the label size (`labels.resize_nearest`) first,

@@ -1,4 +1,4 @@
-"""File I/O for untrusted input and browser output (DESIGN sections 4, 8, 9). No torch here.
+"""File I/O for untrusted input and browser output (docs/architecture.md §7, §8, §9). No torch here.
 
 - Video: `write_video` / `encode_video_bytes` write H.264 yuv420p MP4 with the index at the front
   (browsers can start playing before the download ends); `probe_video` / `iter_video_frames` decode

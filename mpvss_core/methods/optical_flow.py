@@ -4,7 +4,7 @@ Convention (the same as `modeling.warp.backward_warp` and the synthetic benchmar
 `clip.flow(src, dst)`): `flow = ClassicalFlow()(current, key)` is HxWx2 float32 (dx, dy) in pixels
 such that pixel p of `current` shows what `key` shows at `p + flow[p]`, i.e. sampling the key frame
 at p + flow(p) warps it into the current frame. It is computed on full-resolution grayscale frames
-(OpenCV `calc(gray_current, gray_key)`, reference-notes D3).
+(OpenCV `calc(gray_current, gray_key)`, docs/method-notes.md §5).
 
 `flow_to_mask_grid` brings such a flow onto the Mask2Former mask grid (1/4 of the frame padded to a
 multiple of 32), where the baselines warp the key frame's per-query mask logits, as MPVSS does with

@@ -1,4 +1,4 @@
-"""The method table: every propagation method of the paper, one entry each (DESIGN section 3).
+"""The method table: every propagation method of the paper, one entry each (docs/architecture.md §6).
 
     spec = method_spec("stages_3")          # the query_flow entry (alias), or InputError listing choices
     spec.runner, spec.flow, spec.weights, spec.cost, spec.description

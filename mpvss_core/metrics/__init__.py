@@ -1,4 +1,4 @@
-"""Evaluation metrics, exactly as the MPVSS evaluation computes them (method-notes section 3).
+"""Evaluation metrics, exactly as the MPVSS evaluation computes them (docs/method-notes.md §3).
 
 - `ConfusionMatrix`: one matrix accumulated over all frames of all clips -> mIoU, WIoU (frequency
   weighted IoU), per-class IoU, pixel accuracy (detectron2 / VSPW `Evaluator` conventions).

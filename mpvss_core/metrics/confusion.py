@@ -1,4 +1,4 @@
-"""Pixel confusion matrix and the scores derived from it (method-notes 3.1, 3.2).
+"""Pixel confusion matrix and the scores derived from it (docs/method-notes.md §3.1, §3.2).
 
 `ConfusionMatrix` accumulates one KxK matrix over all frames of all clips and gives mIoU, WIoU
 (frequency-weighted IoU), per-class IoU, pixel accuracy and per-class accuracy with the detectron2 /
@@ -16,7 +16,7 @@ from mpvss_core.labels import IGNORE_INDEX
 class ConfusionMatrix:
     """Pixel confusion matrix accumulated over any number of frames.
 
-    Conventions (method-notes 3.1, 3.2; detectron2 `SemSegEvaluator` and the VSPW `Evaluator`):
+    Conventions (docs/method-notes.md §3.1, §3.2; detectron2 `SemSegEvaluator` and the VSPW `Evaluator`):
 
     - `matrix[g, p]` counts pixels with ground truth `g` predicted as `p` (rows = GT, columns = pred),
       KxK int64.

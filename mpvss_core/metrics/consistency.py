@@ -1,4 +1,5 @@
-"""Video consistency mVC_n (method-notes 3.3), as the VSPW / MRCFA `VC_perclip.py` scripts compute it.
+"""Video consistency mVC_n (docs/method-notes.md §3.3), as the VSPW / MRCFA `VC_perclip.py` scripts
+compute it.
 
 `window_vc` scores one window of n frames, `video_consistency` one clip (windows vectorised with
 cumulative change counts), and `VideoConsistencyAccumulator` / `pool_video_consistency` pool all
@@ -104,7 +105,7 @@ def video_consistency(
     skip_last_window: bool = True,
     per_window: bool = False,
 ) -> float | np.ndarray:
-    """VC_n of ONE clip (method-notes 3.3).
+    """VC_n of ONE clip (docs/method-notes.md §3.3).
 
     Conventions, as the VSPW / MRCFA `VC_perclip.py` scripts:
     - a clip with L <= `min_length` frames is skipped (16 by default, for every n, as MRCFA does);

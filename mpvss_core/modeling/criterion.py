@@ -1,4 +1,4 @@
-"""Hungarian matching + the Mask2Former set loss (method-notes 1.12), reusing `transformers`' code.
+"""Hungarian matching + the Mask2Former set loss (docs/method-notes.md §1.12), reusing `transformers`' code.
 
     criterion = SetCriterion(num_classes=18)
     masks, classes = semantic_targets(labels, num_classes=18)   # labels BxHxW, 255 = ignore
@@ -35,7 +35,7 @@ __all__ = ["CriterionConfig", "SetCriterion", "semantic_targets"]
 
 @dataclass(frozen=True)
 class CriterionConfig:
-    """Loss weights and point sampling (official values: method-notes 1.12)."""
+    """Loss weights and point sampling (official values: docs/method-notes.md §1.12)."""
 
     class_weight: float = 2.0  # CE weight and matching cost
     mask_weight: float = 5.0  # point-sampled BCE weight and matching cost

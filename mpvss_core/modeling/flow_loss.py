@@ -1,6 +1,6 @@
 """Exact-flow supervision of the per-query flows: an optional addition to the paper's stage-1 loss.
 
-The paper trains the flow module through the segmentation loss alone (method-notes 1.12): the only
+The paper trains the flow module through the segmentation loss alone (docs/method-notes.md §1.12): the only
 gradient a flow receives comes from `grid_sample`'s dependence on the sampling grid. That needs the
 official 90k iterations at batch 16; on a CPU budget of a few hundred steps the learned flows stay at
 their initial value (our shipped runs at 300-1,400 steps moved masks barely more than copying). When

@@ -1,6 +1,6 @@
 """Motion decoder: flow queries, joint attention over motion tokens, query/pixel flow and their fusion.
 
-Faithful to the official `MotionDec` (method-notes 1.5-1.8), with N flow queries (one per Mask2Former
+Faithful to the official `MotionDec` (docs/method-notes.md §1.5-1.8), with N flow queries (one per Mask2Former
 query) and d = `d_model`:
 
 1. Flow queries. `query_feat` starts as the key frame's LayerNorm-ed queries Q_O^k (projected by a
@@ -270,7 +270,7 @@ class QueryFlowHead(nn.Module):
             return self._folded(e, conv2)
         motion = self.motion_mlp(conv2.permute(0, 2, 3, 1))  # BxhxwX2D, per pixel
         e_y, e_x = motion[..., : self.embed_dim], motion[..., self.embed_dim :]  # official split order
-        # plain dot products: no scaling, activation or softmax (notes 1.6)
+        # plain dot products: no scaling, activation or softmax (docs/method-notes.md §1.6)
         flow_x = torch.einsum("bnd,bhwd->bnhw", e, e_x)
         flow_y = torch.einsum("bnd,bhwd->bnhw", e, e_y)
         return torch.stack((flow_x, flow_y), dim=2)

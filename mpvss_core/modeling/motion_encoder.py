@@ -1,4 +1,4 @@
-"""FlowNetS-style motion encoder on the [current, key] image pair (method-notes 1.3-1.4).
+"""FlowNetS-style motion encoder on the [current, key] image pair (docs/method-notes.md §1.3-1.4).
 
 Input preparation follows the official `prepare_imgs`: concatenate current then key frame (6 channels),
 FlowNet normalisation `x/255 - mean` (not ImageNet), zero padding bottom/right to a multiple of 32 (so

@@ -9,7 +9,7 @@
 Images are Bx3xHxW float RGB in 0..255 everywhere. Non-key frames never run the segmenter: the flow
 module predicts one flow per Mask2Former query from (current, key) and the key queries, each key mask
 logit map is warped by its own flow, and the key frame's class logits are reused unchanged
-(method-notes 1.1). Semantic inference is Mask2Former's: upsample the mask logits to the padded size,
+(docs/method-notes.md §1.1). Semantic inference is Mask2Former's: upsample the mask logits to the padded size,
 crop, `einsum(softmax(cls)[..., :-1], sigmoid(mask))`, no thresholding.
 """
 
@@ -256,7 +256,7 @@ class MPVSS(nn.Module):
         return [self.segmenter.class_predictor, self.segmenter.mask_embedder]
 
     def freeze_segmenter(self) -> MPVSS:
-        """Stage-1 training setup (notes 1.12, resolved as notes 4.2.7): the whole segmenter is frozen
+        """Stage-1 training setup (docs/method-notes.md §1.12, §4.2.7): the whole segmenter is frozen
         (requires_grad False) and kept in eval() (no drop-path, exact key-frame outputs) except its class
         and mask heads, which train with the flow module."""
         for p in self.segmenter.parameters():

@@ -141,7 +141,7 @@ class KeyFrameSegmenter(nn.Module):
         """Random-init Mask2Former described by `cfg` (no network access)."""
         return cls(Mask2FormerForUniversalSegmentation(hf_config_from_segmenter_config(cfg)))
 
-    # Heads that MPVSS fine-tunes with the flow module (method-notes 1.12); exposed as properties so
+    # Heads that MPVSS fine-tunes with the flow module (docs/method-notes.md §1.12); exposed as properties so
     # that they are not registered twice (state_dict keys stay unique).
     @property
     def class_predictor(self) -> nn.Linear:

@@ -5,7 +5,7 @@
     labels = semantic_labels([(class_logits, mask_logits, 1.0)], (H, W))   # the same, fast path
 
 Upsample the mask logits to the padded size, crop, `einsum(softmax(cls)[..., :-1], sigmoid(mask))`,
-no thresholding (method-notes 1.1). `semantic_labels` gives the label map without building the
+no thresholding (docs/method-notes.md §1.1). `semantic_labels` gives the label map without building the
 full-resolution score maps, and fuses weighted predictions (the bi-directional methods).
 """
 
@@ -190,7 +190,7 @@ def _semantic_labels(
     the neighbouring mask rows, so a band upsampled with one mask row of context on each side equals
     the same rows of the full upsampling. The values differ from the reference path in the last bits
     (another summation order), so a pixel whose two best classes tie to the last bit could get the
-    other class: measured on the val clips, no pixel does (README, performance section).
+    other class: measured on the val clips, no pixel does (docs/performance.md).
 
     Args:
         parts: (class_logits BxQx(K+1), mask_logits BxQxhxw at 1/4 of the padded input, weight); one

@@ -6,7 +6,7 @@ integer coordinates (0 .. W-1). Channel 0 of the flow is dx (horizontal), channe
 
 A flow on a coarser grid (the flow module predicts at 1/8 of the padded frame, masks live at 1/4) is
 bilinearly resized to x's grid (align_corners=False) and its values are scaled by W/w and H/h, so the
-flow is always in pixels of the grid it lives on (mmtracking `flow_warp_feats`, method-notes 1.9).
+flow is always in pixels of the grid it lives on (mmtracking `flow_warp_feats`, docs/method-notes.md §1.9).
 
 Modes:
 - "exact": the normalised coordinate is `2 * x / (W - 1) - 1` with `align_corners=True`, so sampling at

@@ -6,7 +6,7 @@
     pairs = ds.pair_batch(rng, batch=4, aug=AugConfig(), max_gap=10)   # .keys .targets .labels
     pairs = ds.pair_batch(rng, 4, AugConfig(), with_flow=True)          # + .flow .flow_valid (exact)
 
-Sampling follows the official data mappers (method-notes 1.12): stage 0 takes one random labelled
+Sampling follows the official data mappers (docs/method-notes.md §1.12): stage 0 takes one random labelled
 frame of a random clip that has one; stage 1 picks t uniformly, t' uniformly in [t-10, t+10] \\ {t}
 clipped to the clip, and uses the earlier frame as the key and the later one as the target (gaps
 1..10, always forward; `reverse` > 0 swaps that share of the pairs, our addition for the

@@ -1,4 +1,6 @@
-"""Stage 1: the flow module of one method on (key, target) pairs, segmenter frozen (method-notes 1.12).
+"""Stage 1: the flow module of one method on (key, target) pairs, segmenter frozen.
+
+The recipe: docs/method-notes.md §1.12.
 
     cfg = FlowTrainConfig(method="query_flow", segmenter="runs/segmenter/last")
     summary = train_flow(cfg)
@@ -8,14 +10,14 @@ Per step: Mask2Former runs on the key frames (frozen and in eval() except its cl
 decoder stage's key mask logits are warped with the same flow (`propagate(..., all_stages=True)`) and
 paired with the key's class logits; the Mask2Former set loss compares them with the target frame's
 labels (deep supervision over all stages). By default there is no flow loss and no key-frame loss
-(notes 4.2.9), as in the paper.
+(docs/method-notes.md §4.2.9), as in the paper.
 
 Exact-flow supervision (`flow_loss_weight > 0`, our addition, off by default): when the data stores
 exact flow (the synthetic benchmark does), `modeling/flow_loss.py` adds a mask-weighted end-point error
 of the per-query flows against it: of the final flow and, when a fusion conv combines two branches, of
 the query flow and the pixel flow too (FlowNet-style direct supervision of every flow output). It
 exists because the paper's recipe needs ~90k GPU iterations before the flows move; on a CPU budget of
-hundreds of steps they stay where they started (see the README).
+hundreds of steps they stay where they started (see docs/training.md).
 
 Label-free adaptation (`labels="none"`): the target is the *stage-0* segmenter's own semantic
 prediction on the target frame (per-pixel argmax of `semantic_inference`, then one binary mask per

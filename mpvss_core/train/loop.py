@@ -10,10 +10,11 @@ from (seed, step, rank) and the step's numpy generator is derived from the same 
 augmentations, dropout and the loss's random point sampling of step s are identical whether or not the
 run was interrupted and resumed before it.
 
-LR schedule (notes 1.12: poly, power 0.9, no warm-up by default): lr = base * (1 - progress)^0.9 with
-progress = step / max_steps, or, when a time budget is given, the larger of that and the fraction of the
-budget used, so that a CPU run whose speed is not known in advance still anneals to ~0 when its time is
-up (then the step -> lr map depends on the machine; a step-only schedule is exactly reproducible).
+LR schedule (docs/method-notes.md §1.12: poly, power 0.9, no warm-up by default):
+lr = base * (1 - progress)^0.9 with progress = step / max_steps, or, when a time budget is given, the
+larger of that and the fraction of the budget used, so that a CPU run whose speed is not known in
+advance still anneals to ~0 when its time is up (then the step -> lr map depends on the machine; a
+step-only schedule is exactly reproducible).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ LOG_FIELDS = [
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW + poly schedule (official values in comments, method-notes 1.12)."""
+    """AdamW + poly schedule (official values in comments, docs/method-notes.md §1.12)."""
 
     lr: float = 1e-4  # official 5e-5 (from ImageNet weights); training from scratch wants more
     weight_decay: float = 0.05  # official 0.05; 0 for norms, biases and embeddings (official *_NORM/EMBED)

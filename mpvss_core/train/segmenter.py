@@ -1,4 +1,4 @@
-"""Stage 0: the per-frame Mask2Former segmenter on single frames (method-notes 1.12).
+"""Stage 0: the per-frame Mask2Former segmenter on single frames (docs/method-notes.md §1.12).
 
     cfg = SegmenterTrainConfig(data=DataConfig(root="data/synth"), loop=LoopConfig(out_dir="runs/seg"))
     summary = train_segmenter(cfg)        # runs/seg/last (resumable), runs/seg/log.csv

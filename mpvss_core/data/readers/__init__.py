@@ -1,4 +1,4 @@
-"""Readers of every clip source, each returning a `Clip` (DESIGN sections 4 and 9).
+"""Readers of every clip source, each returning a `Clip` (docs/architecture.md §7, §9).
 
 - `load_clip(source)`: one entry point dispatching on the kind of source.
 - VSPW layout (and the built-in synthetic benchmark's cache): `list_vspw_clips`, `read_vspw_clip`.

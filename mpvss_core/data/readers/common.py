@@ -1,5 +1,5 @@
 """Shared pieces of the readers: limits, natural file order, and a clip builder that applies the
-size checks and caps every reader needs (DESIGN section 9: cap and say so)."""
+size checks and caps every reader needs (docs/architecture.md §9: cap and say so)."""
 
 from __future__ import annotations
 
