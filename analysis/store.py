@@ -23,6 +23,7 @@ import pandas as pd
 import plotly.io as pio
 
 from mpvss_core.evaluation.store import json_safe
+from mpvss_core.io import atomic_file
 
 from .common import Artifact
 
@@ -38,7 +39,8 @@ def _write_plotly_js(out_dir: Path) -> Path:
     if not path.is_file():
         from plotly.offline import get_plotlyjs
 
-        path.write_text(get_plotlyjs(), encoding="utf-8")
+        with atomic_file(path, "w", what="--out") as fh:
+            fh.write(get_plotlyjs())
     return path
 
 
@@ -78,6 +80,17 @@ def save_artifact(art: Artifact, out_dir: str | os.PathLike, png: bool = True) -
     tmp = out_dir / f".{art.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    try:  # a failure half-way leaves neither the temporary folder nor a half artifact
+        files = _write_into(art, tmp, png)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [js, *(final / f for f in files), final / "artifact.json"]
+
+
+def _write_into(art: Artifact, tmp: Path, png: bool) -> list[str]:
+    """Every file of `art` in the folder `tmp`; returns their names (artifact.json aside)."""
     files: list[str] = []
     for name, table in art.tables.items():
         table.to_csv(tmp / f"{name}.csv", index=False)
@@ -101,9 +114,7 @@ def save_artifact(art: Artifact, out_dir: str | os.PathLike, png: bool = True) -
     (tmp / "artifact.json").write_text(
         json.dumps(json_safe(meta), indent=2, default=str) + "\n", encoding="utf-8"
     )
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    return [js, *(final / f for f in files), final / "artifact.json"]
+    return files
 
 
 def load_artifact(name: str, root: str | os.PathLike = ASSETS_RESULTS) -> Artifact | None:

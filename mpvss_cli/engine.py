@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -177,13 +176,38 @@ def _is_main() -> bool:
 
 
 def _write_json(path: str | Path, data: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    from mpvss_core.io import atomic_file
+
+    with atomic_file(path, "w", what="--json") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
         fh.write("\n")
-    os.replace(tmp, path)
+
+
+def _inputs(*paths: str | None) -> list[str]:
+    """The paths among a command's inputs (`synthetic:` specs and presets name no file)."""
+    return [p for p in paths if p and not p.startswith("synthetic:")]
+
+
+def _check_eval_outputs(args: argparse.Namespace) -> None:
+    """Every destination of `eval` is usable, before the model or the data is touched."""
+    from mpvss_core.evaluation.store import default_results_root
+    from mpvss_core.io import check_dir_dest, check_distinct, check_file_dest
+
+    inputs = _inputs(args.data, args.data_root, args.model)
+    if args.json:
+        check_file_dest(args.json, "--json", inputs)
+    if args.tables:
+        check_dir_dest(args.tables, "--tables", inputs)
+    store_name = "--results" if args.results else "the results store ($MPVSS_RESULTS)"
+    check_dir_dest(args.results or default_results_root(), store_name, inputs)
+    check_distinct({"--json": args.json, "--tables": args.tables, "--results": args.results})
+
+
+def _ignored_split(args: argparse.Namespace, data) -> list[str]:
+    """A note when --split named a split the data has no use for (only dataset roots list splits)."""
+    if args.split is None or any(e.identity.startswith(("vspw:", "cityscapes:")) for e in data.entries):
+        return []
+    return [f"note: --split {args.split} ignored: {args.data} is not a VSPW or Cityscapes root"]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -193,6 +217,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mpvss_core.schedules import ScheduleSpec
     from mpvss_core.spec import resolve_model
 
+    _check_eval_outputs(args)
     device = _setup_device(args)
     # a wrong --model fails before any data is read
     spec = resolve_model(
@@ -229,18 +254,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
             results.append(result)
             per_d.append(result.summary)
             if args.tables:
-                tables = Path(args.tables)
-                tables.mkdir(parents=True, exist_ok=True)
+                from mpvss_core.io import atomic_path
+
                 tag = f"{method}_{schedule.tag}"
-                result.per_frame.to_csv(tables / f"{tag}_per_frame.csv", index=False)
-                result.per_clip.to_csv(tables / f"{tag}_per_clip.csv", index=False)
+                for table, frame in (("per_frame", result.per_frame), ("per_clip", result.per_clip)):
+                    with atomic_path(Path(args.tables) / f"{tag}_{table}.csv", what="--tables") as tmp:
+                        frame.to_csv(tmp, index=False)
         rows += per_d
         if len(per_d) > 1:
             rows.append(_mean_over_distances(per_d))
     if not _is_main():  # under torchrun the other processes only helped
         return 0
     print(format_table(rows))
-    for line in _notes(results):
+    for line in _notes(results) + _ignored_split(args, data):
         print(line)
     if args.json:
         from mpvss_core.evaluation.store import json_safe
@@ -312,6 +338,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out!r}: use a video file name ending in {', '.join(_VIDEO_OUT)}")
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(f"--alpha must be within 0..1, got {args.alpha}")
+    _check_infer_outputs(args)
     device = _setup_device(args)
     spec = resolve_model(
         args.model, seed=args.seed, allow_untrained=args.allow_untrained, key_heads=args.key_heads
@@ -326,8 +353,6 @@ def cmd_infer(args: argparse.Namespace) -> int:
         names = spec.class_names
     palette = palette_for(names)
     labels_dir = Path(args.labels_dir) if args.labels_dir else None
-    if labels_dir is not None:
-        labels_dir.mkdir(parents=True, exist_ok=True)
     stats = {"frames": 0, "keys": 0, "model_s": 0.0}
     bar = tqdm(total=src.num_frames, desc=f"infer {predictor.method}", unit="frame", disable=args.quiet)
 
@@ -366,3 +391,14 @@ def cmd_infer(args: argparse.Namespace) -> int:
     for note in src.notes:
         print(f"note: {note}")
     return 0
+
+
+def _check_infer_outputs(args: argparse.Namespace) -> None:
+    """--out and --labels-dir are usable and replace no input, before the model or the source is read."""
+    from mpvss_core.io import check_dir_dest, check_distinct, check_file_dest
+
+    inputs = _inputs(args.source, args.model)
+    check_file_dest(args.out, "--out", inputs)
+    if args.labels_dir:
+        check_dir_dest(args.labels_dir, "--labels-dir", inputs)
+    check_distinct({"--out": args.out, "--labels-dir": args.labels_dir})

@@ -20,7 +20,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from mpvss_cli import engine, reproduce, train
 from mpvss_cli.args import positive_int, size_type
@@ -49,11 +48,14 @@ def cmd_data_preview(args: argparse.Namespace) -> int:
 
     from mpvss_core.data.preview import make_preview
     from mpvss_core.data.synthetic import render_clip
+    from mpvss_core.io import atomic_path, check_file_dest
 
+    out = check_file_dest(args.out, "--out")
+    if out.suffix.lower() not in Image.registered_extensions():
+        raise InputError(f"--out '{out}': use an image file name, e.g. ending in .png")
     clip = render_clip(args.seed, num_frames=args.frames, size=args.size)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(make_preview(clip)).save(out)
+    with atomic_path(out, suffix=out.suffix, what="--out") as tmp:  # the suffix picks Pillow's format
+        Image.fromarray(make_preview(clip)).save(tmp)
     print(f"preview of synthetic clip {args.seed} -> {out}")
     return 0
 
@@ -66,15 +68,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from mpvss_core.data.preview import make_preview
     from mpvss_core.data.synthetic import SPLITS, render_clip
-    from mpvss_core.io import write_video
+    from mpvss_core.io import atomic_path, check_dir_dest, write_video
     from mpvss_core.viz import flow_scale, flow_to_rgb, overlay_labels
 
+    out = check_dir_dest(args.out, "--out")
     seed = SPLITS["val"].seeds[0] if args.seed is None else args.seed
     t0 = time.perf_counter()
     clip = render_clip(seed, num_frames=args.frames)
     dt = time.perf_counter() - t0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     flows = [clip.flow(t, max(t - 1, 0)) for t in range(clip.num_frames)]
     scale = flow_scale([f for f, _ in flows], [v for _, v in flows])
 
@@ -87,10 +88,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
 
     video = write_video(out / "demo_overlay.mp4", panels(), fps=clip.fps)
-    Image.fromarray(make_preview(clip)).save(out / "demo_preview.png")
+    with atomic_path(out / "demo_preview.png", suffix=".png", what="--out") as tmp:
+        Image.fromarray(make_preview(clip)).save(tmp)
     present = sorted({clip.class_names[i] for i in np.unique(clip.labels)})
     print(
-        f"synthetic clip {seed}: {clip.num_frames} frames at {clip.size[0]}x{clip.size[1]}, "
+        f"synthetic clip {seed}: {clip.num_frames} frames at {clip.size[1]}x{clip.size[0]}, "
         f"rendered in {dt:.1f} s"
     )
     print(f"classes present: {', '.join(present)}")

@@ -82,6 +82,16 @@ def _subset_note(args: argparse.Namespace) -> str:
     return f"data {args.data}: {clips}, {frames}"
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--out and the results store are usable and inside no input, before any evaluation."""
+    from mpvss_core.evaluation.store import default_results_root
+    from mpvss_core.io import check_dir_dest
+
+    inputs = [p for p in (args.data, args.model) if not p.startswith("synthetic:")]
+    check_dir_dest(args.out, "--out", inputs)
+    check_dir_dest(default_results_root(), "the results store ($MPVSS_RESULTS)", inputs)
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -98,6 +108,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise InputError(f"unknown artifact(s) {', '.join(unknown)}; choose from {', '.join(ARTIFACTS)}")
     if args.max_frames is not None and args.max_frames < 2:
         raise InputError("--max-frames must be >= 2 (a key frame and a propagated one)")
+    _check_outputs(args)
     if args.threads:
         import torch
 

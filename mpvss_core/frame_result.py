@@ -38,6 +38,7 @@ __all__ = [
     "DIAGNOSTICS",
     "FrameResult",
     "check_frame",
+    "check_frame_size",
     "diagnostic_set",
     "mask_logits_to_frame",
     "query_flows_to_frame",
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 DIAGNOSTICS: tuple[str, ...] = ("masks", "flows", "flow", "attention")
+MIN_SIDE = 16  # the smallest frame side any method accepts (checked on every frame)
 
 
 @dataclass
@@ -107,12 +109,30 @@ def check_frame(frame: Any, size: tuple[int, int] | None, index: int) -> np.ndar
         raise InputError(f"frame {index} must be uint8 (0..255), got {frame.dtype}")
     if size is not None and frame.shape[:2] != size:
         raise InputError(
-            f"frame {index} is {frame.shape[0]}x{frame.shape[1]} but the clip's first frame is "
-            f"{size[0]}x{size[1]}: all frames of a clip must have one size"
+            f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but the clip's first frame is "
+            f"{size[1]}x{size[0]}: all frames of a clip must have one size"
         )
-    if min(frame.shape[:2]) < 16:
-        raise InputError(f"frame {index} is {frame.shape[0]}x{frame.shape[1]}: at least 16x16 is needed")
+    check_frame_size(frame.shape[:2], what=f"frame {index}")
     return frame
+
+
+def check_frame_size(
+    size: tuple[int, int], source: tuple[int, int] | None = None, what: str = "the frame"
+) -> None:
+    """Refuse a frame size (H, W) with a side under MIN_SIDE; messages give sizes as WxH.
+
+    `source` is the (H, W) before a resolution cap: when the cap made the frames too small, the
+    message gives both, so a 2000x4 video is not reported by the 1280x3 it would run at.
+    """
+    if min(size) >= MIN_SIDE:
+        return
+    ran, need = f"{size[1]}x{size[0]}", f"at least {MIN_SIDE}x{MIN_SIDE} is needed"
+    if source is not None and tuple(source) != tuple(size):
+        raise InputError(
+            f"the frames are {source[1]}x{source[0]} and would run at {ran} after the resolution cap "
+            f"(longer side at most {max(size)}): {need}"
+        )
+    raise InputError(f"{what} is {ran}: {need}")
 
 
 def to_image_tensor(frame: np.ndarray, device: torch.device) -> Tensor:

@@ -32,7 +32,7 @@ from mpvss_core.data.clip import Clip
 from mpvss_core.data.readers import VIDEO_EXTS, load_clip
 from mpvss_core.data.readers.common import DEFAULT_LIMITS, capped_size
 from mpvss_core.errors import InputError
-from mpvss_core.frame_result import FrameResult
+from mpvss_core.frame_result import FrameResult, check_frame_size
 from mpvss_core.methods.propagator import KeyCache, Propagator
 from mpvss_core.methods.runners import build_propagator
 from mpvss_core.schedules import FixedInterval, Schedule
@@ -71,8 +71,9 @@ def _downscaled(frames: Iterable[np.ndarray], max_side: int, notes: list[str]) -
         h, w = frame.shape[:2]
         size = capped_size(h, w, max_side)
         if size != (h, w):
+            check_frame_size(size, source=(h, w))
             if not notes or "downscaled" not in notes[-1]:
-                notes.append(f"frames of {h}x{w} downscaled to {size[0]}x{size[1]} (max side {max_side})")
+                notes.append(f"frames of {w}x{h} downscaled to {size[1]}x{size[0]} (max side {max_side})")
             frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         yield frame
 
@@ -90,6 +91,8 @@ def open_frames(
     if isinstance(source, FrameSource):
         return source
     if isinstance(source, Clip):
+        if source.source_size is not None:  # a reader's cap: say what the frames were
+            check_frame_size(source.size, source=source.source_size)
         frames = source.frames if max_frames is None else source.frames[:max_frames]
         return FrameSource(frames, source.name, len(frames), source.fps, source, list(source.notes))
     if isinstance(source, np.ndarray):

@@ -27,7 +27,7 @@ def page_header(title: str, intro: str) -> state.Settings:
     gt = "with ground truth" if s.has_ground_truth else "no ground truth: scores are vs per-frame"
     st.caption(
         f"Clip **{clip.name}** ({clip.source or 'built-in'}): {clip.num_frames} frames, "
-        f"{clip.size[0]}x{clip.size[1]}, {gt} · model `{s.spec.label}` on {s.device} · K = {s.interval}"
+        f"{clip.size[1]}x{clip.size[0]}, {gt} · model `{s.spec.label}` on {s.device} · K = {s.interval}"
     )
     for note in s.notes:
         st.info(note)

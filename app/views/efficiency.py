@@ -16,7 +16,7 @@ s = page_header(
 )
 if need_methods(s):
     parts, summary = cost_tables.flops(s, s.methods)
-    st.subheader(f"GFLOPs per frame at {s.clip.size[0]}x{s.clip.size[1]}")
+    st.subheader(f"GFLOPs per frame at {s.clip.size[1]}x{s.clip.size[0]}")
     st.plotly_chart(charts.stacked(parts, "gflops", "GFLOPs"), key="flops_parts")
     st.dataframe(summary, hide_index=True)
     st.caption(f"{FLOPS_UNIT}. K-average = (key + (K-1) x non-key) / K at K = {s.interval}.")

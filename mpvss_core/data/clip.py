@@ -41,6 +41,8 @@ class Clip:
         source: short description of where the clip came from (for the app and result keys).
         notes: what a reader changed to make the input usable (caps applied, channels dropped...),
             shown to the user.
+        source_size: (H, W) of the source's frames before a reader's resolution cap, None when the
+            frames kept their size (so messages can give the size the user knows).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Clip:
     palette: np.ndarray | None = None
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    source_size: tuple[int, int] | None = None
     _flow_fn: FlowFn | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

@@ -29,17 +29,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
+from mpvss_core.errors import InputError
 from mpvss_core.evaluation.flops import count_flops, flop_count
 from mpvss_core.evaluation.store import default_results_root
+from mpvss_core.io.outputs import atomic_file
 from mpvss_core.methods.table import method_spec
 from mpvss_core.modeling.warp import backward_warp
 
@@ -72,12 +72,9 @@ def _cached(key_parts: dict[str, Any], compute) -> float:
     except (OSError, ValueError, KeyError, TypeError):
         value = float(compute())
         try:  # a cache that cannot be written is not an error
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
+            with atomic_file(path, "w") as fh:
                 json.dump({"gflops": value, **key_parts}, fh)
-            os.replace(tmp, path)
-        except OSError:
+        except InputError:  # what atomic_file makes of an OSError
             pass
     _MEMORY[key] = value
     return value

@@ -134,6 +134,8 @@ def evaluate(
     for clip_no, clip, load_s in itertools.chain([first] if first else [], mine):
         size = size or clip.size
         clip_notes.extend((clip_no, f"{clip.name}: {n}") for n in clip.notes)
+        if tc and tc_flow == "exact" and not clip.has_flow:
+            clip_notes.append((clip_no, _NO_EXACT_FLOW + clip.name))
         refs = per_frame_labels(clip) if scorer.reference.kind == "per_frame" else None
         labelled = clip.labelled if scorer.reference.kind == "labels" and clip.labels is not None else None
         schedule_c = spec.for_clip(labelled)
@@ -156,7 +158,7 @@ def evaluate(
             scorer.absorb(bundles)
         clip_notes = [n for _, part_notes, _ in parts for n in part_notes]
         size = next((sz for _, _, sz in parts if sz is not None), None)
-    notes += [n for _, n in sorted(clip_notes, key=lambda x: x[0])]
+    notes += _one_dis_fallback_note([n for _, n in sorted(clip_notes, key=lambda x: x[0])])
     if not scorer.bundles:
         raise InputError("no clip to evaluate")
     notes = _reference_notes(scorer.reference) + notes
@@ -164,6 +166,19 @@ def evaluate(
     summary["notes"] = notes
     return EvalResult(summary, scorer.per_frame, scorer.per_clip, scorer.windows, scorer.cm.matrix.copy(),
                       labels=scorer.labels if keep_labels else None)  # fmt: skip
+
+
+_NO_EXACT_FLOW = "\0no exact flow: "  # marks a clip whose TC fell back to DIS (never shown as is)
+
+
+def _one_dis_fallback_note(notes: list[str]) -> list[str]:
+    """The clips that asked for exact TC flow but have none, as one note (after the others)."""
+    names = [n[len(_NO_EXACT_FLOW) :] for n in notes if n.startswith(_NO_EXACT_FLOW)]
+    if not names:
+        return notes
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    note = f"--tc-flow exact: {len(names)} clip(s) have no exact flow ({shown}); their TC used DIS flow"
+    return [n for n in notes if not n.startswith(_NO_EXACT_FLOW)] + [note]
 
 
 def eval_processes(predictor: VideoPredictor) -> DistInfo:

@@ -13,14 +13,14 @@ the results store (`<root>/references/<key>/<clip>.npz`) for every later evaluat
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mpvss_core.data.clip import Clip
+from mpvss_core.errors import InputError
+from mpvss_core.io.outputs import atomic_file
 from mpvss_core.labels import LabelMatch, match_label_spaces
 
 __all__ = ["PerFrameReference", "Reference", "frames_digest"]
@@ -119,10 +119,7 @@ class PerFrameReference:
 def _save_npz(path: Path, labels: np.ndarray) -> None:
     """Atomic write (a reference cache that cannot be written is not an error)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_file(path, "wb") as fh:
             np.savez_compressed(fh, labels=labels)
-        os.replace(tmp, path)
-    except OSError:
+    except InputError:  # what atomic_file makes of an OSError
         pass

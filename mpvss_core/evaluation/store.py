@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mpvss_core.io.outputs import dir_mode
+
 __all__ = ["CODE_VERSION", "EvalResult", "ResultStore", "default_results_root", "json_safe", "result_key"]
 
 # engine-3: VC windows and the confusion matrix are stored too; engine-4: FLOPs no longer depend on the
@@ -112,6 +114,7 @@ class ResultStore:
         final = self.path(key)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root))
         try:
+            os.chmod(tmp, dir_mode())  # mkdtemp makes it 0700; a result folder is shared like any other
             result.per_frame.to_parquet(tmp / "per_frame.parquet", index=False)
             result.per_clip.to_parquet(tmp / "per_clip.parquet", index=False)
             result.windows.to_parquet(tmp / "windows.parquet", index=False)

@@ -16,6 +16,7 @@ from PIL import Image
 from mpvss_core.errors import LabelError
 from mpvss_core.io._common import ImageSource, PathLike
 from mpvss_core.io.images import _open_image
+from mpvss_core.io.outputs import atomic_path
 from mpvss_core.labels import IGNORE_INDEX, generic_class_names, palette_for
 
 
@@ -50,8 +51,8 @@ def write_label_png(path: PathLike, labels: np.ndarray, palette: np.ndarray | No
     img = Image.frombuffer("P", (lab.shape[1], lab.shape[0]), lab.tobytes(), "raw", "P", 0, 1)
     img.putpalette(_full_palette(palette))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, format="PNG", optimize=False)
+    with atomic_path(path, suffix=".partial.png") as tmp:  # a crash never leaves a half label map
+        img.save(tmp, format="PNG", optimize=False)
     return path
 
 

@@ -9,7 +9,6 @@ sizes are padded by one replicated row/column because yuv420p needs even dimensi
 from __future__ import annotations
 
 import math
-import os
 import tempfile
 from collections.abc import Iterable
 from fractions import Fraction
@@ -19,6 +18,7 @@ import av
 import numpy as np
 
 from mpvss_core.io._common import PathLike
+from mpvss_core.io.outputs import atomic_path
 
 # H.264 in these containers plays in browsers; mp4/mov also get the index moved to the front.
 _VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -45,22 +45,16 @@ def write_video(
         crf: x264 constant rate factor (0 lossless .. 51 worst; 18-23 looks transparent).
         preset: x264 speed preset.
 
-    The file is written under a temporary name and renamed at the end, so a failure never leaves a
-    half-written video at `path`.
+    The file is written under a temporary name and renamed at the end (`io.outputs.atomic_path`), so a
+    failure never leaves a half-written video at `path`, nor the temporary file; the video gets the
+    umask's mode.
     """
     path = Path(path)
     fmt = _VIDEO_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"unsupported video extension {path.suffix!r}; use one of {sorted(_VIDEO_FORMATS)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path, suffix=f".partial{path.suffix}") as tmp:
         _encode_h264(tmp, fmt, frames, fps, crf, preset)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -196,7 +196,8 @@ class FrameDataset:
             return image, None
         raw = read_label_png(mask)
         if raw.shape != image.shape[:2]:
-            raise InputError(f"mask '{mask}' is {raw.shape}, its frame is {image.shape[:2]}")
+            (h, w), (fh, fw) = raw.shape, image.shape[:2]
+            raise InputError(f"mask '{mask}' is {w}x{h}, its frame is {fw}x{fh}")
         return image, (self._lut if c.lut is None else c.lut)[raw]
 
     @property

@@ -169,6 +169,7 @@ class ClipBuilder:
             fps=float(fps),
             source=source,
             notes=all_notes,
+            source_size=self.size if self.out_size != self.size else None,
         )
 
     def _conversion_notes(self) -> list[str]:

@@ -161,6 +161,7 @@ def _read_frames_dir(root: Path, class_names: tuple[str, ...], limits: ReaderLim
         )
     label_dir = _first_dir(root, LABEL_DIRS)
     labels = {p.stem: p for p in list_images(label_dir, LABEL_EXTS)} if label_dir else {}
+    lossy = [p for p in list_images(label_dir) if p.suffix.lower() not in LABEL_EXTS] if label_dir else []
     stems = {f.stem for f in frame_files}
     orphans = sorted((s for s in labels if s not in stems), key=natural_key)
     if orphans:
@@ -178,6 +179,12 @@ def _read_frames_dir(root: Path, class_names: tuple[str, ...], limits: ReaderLim
         label = _read_class_ids(lab_file, len(class_names), palette) if lab_file else None
         builder.add(frame, f.name, label, lab_file.name if lab_file else "")
     notes = [frame_cap_note(len(kept), len(frame_files))] if len(kept) < len(frame_files) else []
+    if lossy:  # JPEG & co. smear class ids at edges: such files are not label maps
+        kinds = "/".join(sorted({p.suffix.lower() for p in lossy}))
+        notes.append(
+            f"skipped {len(lossy)} {kinds} file(s) in '{label_dir.name}/' (e.g. '{lossy[0].name}'): label "
+            f"maps must be lossless ({', '.join(sorted(LABEL_EXTS))}); save them as PNG"
+        )
     return builder.build(root.name, class_names, DEFAULT_FPS, source, notes)
 
 
