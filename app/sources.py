@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mpvss_core.data.clip import Clip
-from mpvss_core.data.readers import VIDEO_EXTS, ReaderLimits, load_clip
+from mpvss_core.data.readers import VIDEO_EXTS, ReaderLimits, file_kind, load_clip
 from mpvss_core.data.readers.common import MiB
 from mpvss_core.data.synthetic import SPLITS, render_clip
 from mpvss_core.errors import InputError
@@ -60,7 +60,7 @@ def upload_limits(max_frames: int | None = None, max_side: int | None = None) ->
     )
 
 
-UPLOAD_EXTS = frozenset({*VIDEO_EXTS, ".zip"})
+UPLOAD_EXTS = frozenset({*VIDEO_EXTS, ".zip"})  # the upload widget's file types (what `file_kind` accepts)
 DEMO_METHODS = ("per_frame", "copy", "optical_flow", "query_flow")
 
 
@@ -133,8 +133,7 @@ def save_upload(name: str, data: bytes, root: Path, limits: ReaderLimits = UPLOA
     Raises:
         InputError: unsupported extension, empty or too large.
     """
-    suffix = Path(name).suffix.lower()
-    if suffix not in UPLOAD_EXTS:
+    if file_kind(name) is None:  # the readers' rule (`data.readers.detect`), checked before writing
         raise InputError(
             f"'{name}': upload a video ({', '.join(sorted(VIDEO_EXTS))}) or a .zip of frames (with optional "
             "label PNGs in labels/ or masks/)"

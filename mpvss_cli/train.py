@@ -35,7 +35,9 @@ def _range(text: str) -> tuple[float, float]:
 def _common(p: argparse.ArgumentParser, out_default: str, lr: float, batch: int) -> None:
     d = p.add_argument_group("data")
     d.add_argument("--data", default="data/synth", help="VSPW-layout dataset root (default: data/synth)")
-    d.add_argument("--split", default="train", help="training split file <data>/<split>.txt (default train)")
+    d.add_argument(
+        "--split", default="train", help="split file <data>/<split>.txt (default train; '': every clip)"
+    )
     d.add_argument("--val-split", default="val", help="validation split ('' disables validation)")
     d.add_argument("--val-clips", type=int, default=4, help="clips used by the periodic validation")
     d.add_argument("--val-frames", type=int, default=30, help="first frames of each validation clip")

@@ -8,7 +8,7 @@
     r = predictor.predict_frame(state, 7, diagnostics=True)     # random access, exact for every method
 
 Sources: a `Clip`, a TxHxWx3 uint8 array, any iterable of HxWx3 uint8 frames, or a path/string that
-`data.readers.load_clip` reads (`synthetic:<seed>`, a VSPW clip folder, a frames folder or zip).
+`data.readers.detect_source` tells apart (`synthetic:<seed>`, a VSPW clip folder, a frames folder or zip).
 Video files are *streamed* (decoded one frame at a time, never held whole), so memory stays bounded on
 long videos: the method keeps only its current key frame(s) and at most one key-frame segment of
 frames (bi-directional). A streamed state can be propagated once and has no random access; a clip or
@@ -22,14 +22,13 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
 from mpvss_core.data.clip import Clip
-from mpvss_core.data.readers import VIDEO_EXTS, load_clip
+from mpvss_core.data.readers import Source, detect_source, load_clip
 from mpvss_core.data.readers.common import DEFAULT_LIMITS, capped_size
 from mpvss_core.errors import InputError
 from mpvss_core.frame_result import FrameResult, check_frame_size
@@ -100,11 +99,12 @@ def open_frames(
             raise InputError(f"a frame array must be TxHxWx3, got shape {source.shape}")
         frames = source if max_frames is None else source[:max_frames]
         return FrameSource(frames, "frames", len(frames))
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if path.suffix.lower() in VIDEO_EXTS and path.is_file():
+    if isinstance(source, (str, os.PathLike, Source)):
+        src = detect_source(source)  # the one detector (`data.readers.detect`)
+        if src.kind == "video":
             from mpvss_core.io import iter_video_frames
 
+            path = src.path
             stream = iter_video_frames(path, max_frames=max_frames)
             declared = stream.info.num_frames or None
             total = declared if max_frames is None or declared is None else min(declared, max_frames)
@@ -112,7 +112,7 @@ def open_frames(
             return FrameSource(
                 _streamed(stream, max_side, notes), path.stem, total, stream.info.fps or 15.0, None, notes
             )
-        return open_frames(load_clip(source), max_frames)
+        return open_frames(load_clip(src), max_frames)
     if isinstance(source, (list, tuple)):
         frames = list(source) if max_frames is None else list(source)[:max_frames]
         return FrameSource(frames, "frames", len(frames))

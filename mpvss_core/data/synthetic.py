@@ -14,7 +14,6 @@ the seed. Splits are fixed lists of seeds (`SPLITS`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,35 +21,10 @@ import numpy as np
 from mpvss_core.data.clip import Clip
 from mpvss_core.data.render import FrameBuffers, exact_flow, render_frame
 from mpvss_core.data.scene import FPS, build_scene
+from mpvss_core.data.splits import DEFAULT_FRAMES, DEFAULT_SIZE, SPLITS, Split  # noqa: F401 (re-exported)
 from mpvss_core.labels import SYNTH_CLASSES, SYNTH_PALETTE
 
-DEFAULT_SIZE = (256, 512)
-DEFAULT_FRAMES = 30
 RENDERER_VERSION = 1  # bump when a change alters the pixels of a seed
-
-
-@dataclass(frozen=True)
-class Split:
-    """A fixed split of the benchmark: clips `seed_base + i` for i < num_clips."""
-
-    name: str
-    seed_base: int
-    num_clips: int
-    num_frames: int = DEFAULT_FRAMES
-    size: tuple[int, int] = DEFAULT_SIZE
-
-    @property
-    def seeds(self) -> list[int]:
-        return [self.seed_base + i for i in range(self.num_clips)]
-
-
-# Sizes are argued in docs/benchmark.md: 2,400 training frames give a tiny
-# Mask2Former ~10 epochs-worth of distinct crops in a few CPU hours; 480 validation frames keep a
-# full evaluation of one method under a few minutes on 2 cores.
-SPLITS: dict[str, Split] = {
-    "train": Split("train", seed_base=100_000, num_clips=80),
-    "val": Split("val", seed_base=900_000, num_clips=16),
-}
 
 
 class SyntheticRender:

@@ -1,4 +1,5 @@
 """What `--data` names, as a lazily loaded list of clips with a content identity (for result keys).
+The kind of source is told by `data.readers.detect_source`, the one detector every front door uses:
 
 - `synthetic:val` / `synthetic:train`: the fixed split of the built-in benchmark (`data.synthetic.SPLITS`).
   Each clip is read from the written split folder when it holds it, else rendered from its seed:
@@ -31,22 +32,19 @@ from pathlib import Path
 
 from mpvss_core.data.clip import Clip
 from mpvss_core.data.readers import (
-    VIDEO_EXTS,
+    Source,
+    detect_source,
     list_cityscapes_sequences,
     list_vspw_clips,
     load_clip,
     read_cityscapes_sequence,
     read_vspw_clip,
 )
-from mpvss_core.data.readers.common import DEFAULT_LIMITS, IMAGE_EXTS, ReaderLimits, list_images
+from mpvss_core.data.readers.common import DEFAULT_LIMITS, ReaderLimits
 from mpvss_core.errors import InputError
 
 __all__ = ["ClipEntry", "DataSet", "data_root", "first_frames", "resolve_data"]
 
-SYNTHETIC = "synthetic:"
-# the sub-folders of one clip in the frames-folder layout (`data.readers.files.read_frames_clip`)
-_FRAME_FOLDERS = ("frames", "images", "origin")
-_LABEL_FOLDERS = ("labels", "masks", "mask")
 DEFAULT_DATA_ROOT = Path("data") / "synth"
 
 
@@ -191,22 +189,18 @@ def _cityscapes(path: Path, split: str | None, max_clips: int | None, limits: Re
     return DataSet(f"cityscapes:{path}:{split}", entries)
 
 
-def _footage(path: Path, max_clips: int | None, limits: ReaderLimits) -> DataSet | None:
-    """A folder of videos and/or frame folders (one clip each), or None when `path` is not one."""
-    if any((path / d).is_dir() for d in _FRAME_FOLDERS + _LABEL_FOLDERS):
-        return None  # one clip in the frames-folder layout (frames/ + labels/), not a folder of clips
-    videos = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
-    folders = sorted(p for p in path.iterdir() if p.is_dir() and list_images(p, IMAGE_EXTS))
-    if not videos and not folders:
-        return None
-    sources = sorted([*videos, *folders], key=lambda p: p.name)[:max_clips]
+def _footage(src: Source, max_clips: int | None, limits: ReaderLimits) -> DataSet:
+    """A folder of videos and/or frame folders: one clip each."""
     entries = [
         ClipEntry(
-            p.stem if p.is_file() else p.name, lambda p=p: load_clip(p), f"file:{_files_identity(p)}", "file"
-        )  # fmt: skip
-        for p in sources
+            p.stem if p.is_file() else p.name,
+            lambda p=p: load_clip(p, limits),
+            f"file:{_files_identity(p)}",
+            "file",
+        )
+        for p in src.members[:max_clips]
     ]
-    return DataSet(str(path), entries)
+    return DataSet(str(src.path), entries)
 
 
 def resolve_data(
@@ -242,47 +236,30 @@ def resolve_data(
 
 
 def _resolve(spec: str, root, split: str | None, max_clips: int | None, limits: ReaderLimits) -> DataSet:
-    if spec.startswith(SYNTHETIC):
-        rest = spec[len(SYNTHETIC) :]
-        from mpvss_core.data.synthetic import SPLITS
-
-        if rest in SPLITS:
-            return _synthetic_split(rest, data_root(root), max_clips)
-        try:
-            seed = int(rest)
-        except ValueError:
-            raise InputError(
-                f"--data {spec!r}: expected synthetic:{'|'.join(SPLITS)} or synthetic:<integer seed>"
-            ) from None
+    src = detect_source(spec, split)
+    if src.kind == "synthetic_split":
+        return _synthetic_split(src.split, data_root(root), max_clips)
+    if src.kind == "synthetic_seed":
         from mpvss_core.data.synthetic import DEFAULT_FRAMES, DEFAULT_SIZE, RENDERER_VERSION
 
-        ident = f"rendered:{seed}:{DEFAULT_FRAMES}:{DEFAULT_SIZE}:v{RENDERER_VERSION}"
-        return DataSet(spec, [ClipEntry(f"synth-{seed}", lambda: load_clip(spec), ident, "rendered")])
-    path = Path(spec)
-    if not path.exists():
-        raise InputError(f"--data '{spec}' does not exist (a folder, video, zip or synthetic:val)")
-    if path.is_dir() and (path / "leftImg8bit_sequence").is_dir():
-        return _cityscapes(path, split, max_clips, limits)
-    if path.is_dir() and not (path / "origin").is_dir():
-        vspw_root = (path / "data").is_dir() or any((d / "origin").is_dir() for d in path.iterdir())
-        if vspw_root:
-            folders = list_vspw_clips(path, split)[:max_clips]
-            entries = [
-                ClipEntry(
-                    f.name,
-                    lambda f=f: read_vspw_clip(f, limits=limits),
-                    f"vspw:{f.name}:{_files_identity(f)}",
-                    "file",
-                )
-                for f in folders
-            ]
-            return DataSet(spec, entries)
-        if not list_images(path, IMAGE_EXTS) and (footage := _footage(path, max_clips, limits)) is not None:
-            return footage
-    if path.is_file() and path.suffix.lower() not in {*VIDEO_EXTS, ".zip"}:
-        raise InputError(
-            f"--data '{path.name}': not a video ({', '.join(sorted(VIDEO_EXTS))}), zip or folder"
-        )
+        ident = f"rendered:{src.seed}:{DEFAULT_FRAMES}:{DEFAULT_SIZE}:v{RENDERER_VERSION}"
+        return DataSet(spec, [ClipEntry(f"synth-{src.seed}", lambda: load_clip(src), ident, "rendered")])
+    if src.kind == "cityscapes_root":
+        return _cityscapes(src.path, src.split, max_clips, limits)
+    if src.kind == "vspw_root":
+        entries = [
+            ClipEntry(
+                f.name,
+                lambda f=f: read_vspw_clip(f, limits=limits),
+                f"vspw:{f.name}:{_files_identity(f)}",
+                "file",
+            )
+            for f in list_vspw_clips(src.path, src.split)[:max_clips]
+        ]
+        return DataSet(spec, entries)
+    if src.kind == "footage_folder":
+        return _footage(src, max_clips, limits)
+    path = src.path
     name = path.stem if path.is_file() else path.name
-    entry = ClipEntry(name, lambda: load_clip(path, limits), f"file:{_files_identity(path)}", "file")
+    entry = ClipEntry(name, lambda: load_clip(src, limits), f"file:{_files_identity(path)}", "file")
     return DataSet(spec, [entry])

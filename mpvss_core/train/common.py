@@ -16,7 +16,16 @@ from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.modeling.segmenter import SIZE_DIVISIBILITY
 from mpvss_core.train.data import AugConfig, FrameDataset
 
-__all__ = ["DataConfig", "device_name", "load_segmenter", "open_datasets", "pad_labels", "set_threads"]
+__all__ = [
+    "DataConfig",
+    "device_name",
+    "load_segmenter",
+    "open_datasets",
+    "open_train",
+    "open_val",
+    "pad_labels",
+    "set_threads",
+]
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,7 @@ class DataConfig:
     """Where training and validation frames come from, and how many per step."""
 
     root: str = "data/synth"  # a VSPW-layout root (the synthetic benchmark: `mpvss data synth`)
-    split: str = "train"  # uses <root>/<split>.txt when present, else every clip under root
+    split: str = "train"  # a VSPW root's <root>/<split>.txt (must exist; "": every clip under root)
     val_split: str = "val"  # validation clips (same root); "" disables validation
     val_clips: int = 4  # clips used by the periodic validation
     val_frames: int = 30  # first frames of each validation clip
@@ -35,12 +44,19 @@ class DataConfig:
     aug: AugConfig = field(default_factory=AugConfig)
 
 
-def open_datasets(cfg: DataConfig, num_classes: int) -> tuple[FrameDataset, FrameDataset | None]:
-    train = FrameDataset.open(cfg.root, cfg.split, num_classes, cfg.max_clips, cfg.cache)
-    val = None
+def open_train(cfg: DataConfig, num_classes: int) -> FrameDataset:
+    return FrameDataset.open(cfg.root, cfg.split, num_classes, cfg.max_clips, cfg.cache)
+
+
+def open_val(cfg: DataConfig, num_classes: int) -> FrameDataset | None:
+    """The validation clips, None when validation is off (a missing split file is an InputError)."""
     if cfg.val_split and cfg.val_clips > 0:
-        val = FrameDataset.open(cfg.root, cfg.val_split, num_classes)
-    return train, val
+        return FrameDataset.open(cfg.root, cfg.val_split, num_classes)
+    return None
+
+
+def open_datasets(cfg: DataConfig, num_classes: int) -> tuple[FrameDataset, FrameDataset | None]:
+    return open_train(cfg, num_classes), open_val(cfg, num_classes)
 
 
 def load_segmenter(spec: str) -> tuple[MPVSS, dict[str, str]]:

@@ -48,6 +48,7 @@ import torch
 from torch import Tensor
 
 from mpvss_core.data.clip import Clip
+from mpvss_core.data.readers import Source, detect_source
 from mpvss_core.data.readers.common import list_images
 from mpvss_core.data.readers.vspw import list_vspw_clips
 from mpvss_core.data.writer import read_kitti_flow
@@ -142,25 +143,26 @@ class FrameDataset:
         max_clips: int | None = None,
         cache: bool = False,
     ) -> FrameDataset:
-        """Clips of `root` (see the module docstring for the sources).
+        """Clips of `root` (see the module docstring for the sources; `data.readers.detect_source`
+        tells them apart).
 
-        `split` selects `<root>/<split>.txt` of a VSPW root when it exists, the split folder of a
-        Cityscapes root (default train).
+        `split` selects `<root>/<split>.txt` of a VSPW root, the split folder of a Cityscapes root
+        (default train); None or "" takes every clip of a VSPW root. A split whose file or folder is
+        missing is an InputError, as in evaluation.
         """
-        root = Path(root)
-        if not root.exists():
+        src = detect_source(root, split)
+        if src.kind in ("synthetic_split", "synthetic_seed"):
             raise InputError(
-                f"dataset folder '{root}' does not exist (write the synthetic benchmark with "
-                f"`mpvss data synth --split {split or 'train'} --out {root}`)"
+                f"'{src.text}': training reads written clips; write the benchmark once with "
+                f"`mpvss data synth --split {src.split or 'train'} --out data/synth` and train on data/synth"
             )
-        if root.is_dir() and (root / "leftImg8bit_sequence").is_dir():
-            return cls(
-                _cityscapes_clips(root, split or "train", num_classes, max_clips), num_classes, root, cache
-            )
-        if not _is_vspw_root(root):
-            return cls(_footage_clips(root, max_clips), num_classes, root, cache)
-        use_split = split if split is not None and (root / f"{split}.txt").is_file() else None
-        clip_dirs = list_vspw_clips(root, use_split)[:max_clips]
+        root = Path(root)
+        if src.kind == "cityscapes_root":
+            clips = _cityscapes_clips(root, src.split or "train", num_classes, max_clips)
+            return cls(clips, num_classes, root, cache)
+        if src.kind != "vspw_root":
+            return cls(_footage_clips(src, max_clips), num_classes, root, cache)
+        clip_dirs = list_vspw_clips(root, src.split)[:max_clips]
         clips = []
         for d in clip_dirs:
             frames = list_images(d / "origin")
@@ -418,12 +420,6 @@ class PairBatch:
     flow_valid: Tensor | None = None
 
 
-def _is_vspw_root(root: Path) -> bool:
-    return root.is_dir() and (
-        (root / "data").is_dir() or any((d / "origin").is_dir() for d in root.iterdir() if d.is_dir())
-    )
-
-
 def _cityscapes_clips(root: Path, split: str, num_classes: int, max_clips: int | None) -> list[ClipFrames]:
     """Every snippet of a Cityscapes split, read lazily (frames and gtFine labelIds by file)."""
     from mpvss_core.data.readers.cityscapes import cityscapes_snippet_files, labelid_lut
@@ -435,12 +431,12 @@ def _cityscapes_clips(root: Path, split: str, num_classes: int, max_clips: int |
     return clips
 
 
-def _footage_clips(root: Path, max_clips: int | None) -> list[ClipFrames]:
+def _footage_clips(src: Source, max_clips: int | None) -> list[ClipFrames]:
     """Any other source `--data` reads (folders of videos / frames, a video, a zip): decoded once."""
     from mpvss_core.evaluation.datasets import resolve_data
 
     clips = []
-    for entry in resolve_data(str(root), max_clips=max_clips).entries:
+    for entry in resolve_data(src.text, max_clips=max_clips).entries:
         clip = entry.load()
         labelled = [bool(x) or None for x in clip.labelled]  # True where a label map exists
         clips.append(

@@ -53,7 +53,8 @@ from mpvss_core.modeling.segmenter import KeyFrameSegmenter
 from mpvss_core.train.common import (
     DataConfig,
     load_segmenter,
-    open_datasets,
+    open_train,
+    open_val,
     pad_labels,
     set_threads,
 )
@@ -218,14 +219,15 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
         if cfg.labels == "none":
             teacher = copy.deepcopy(model.segmenter).eval().requires_grad_(False)
         data = cfg.data
-        train_ds, val_ds = open_datasets(data, num_classes)
+        train_ds = open_train(data, num_classes)
         with_flow = cfg.flow_loss_weight > 0 or cfg.pretrain_flow
-        if with_flow and not train_ds.has_flow:
+        if with_flow and not train_ds.has_flow:  # the training clips' own fault first, then validation's
             what = "--pretrain-flow" if cfg.pretrain_flow else "--flow-loss-weight"
             raise InputError(
                 f"{what} needs exact flow files in the training clips ({data.root} has none; "
                 "the synthetic benchmark written by `mpvss data synth` has them)"
             )
+        val_ds = open_val(data, num_classes)
         step_module: nn.Module
         if cfg.pretrain_flow:
             step_module = FlowPretrainStep(model)

@@ -31,7 +31,8 @@ for _label_id, _train_id in CITYSCAPES_LABELID_TO_TRAINID.items():
     _LABELID_LUT[_label_id] = _train_id
 
 
-def _split_dir(root: Path, split: str) -> Path:
+def cityscapes_split_dir(root: Path, split: str) -> Path:
+    """`<root>/leftImg8bit_sequence/<split>` (InputError naming it when it does not exist)."""
     d = root / "leftImg8bit_sequence" / split
     if not d.is_dir():
         raise InputError(f"'{d}' does not exist: expected Cityscapes 'leftImg8bit_sequence/{split}'")
@@ -66,7 +67,7 @@ def list_cityscapes_sequences(root: str | Path, split: str) -> list[tuple[str, s
         InputError: the split folder is missing or holds no `*_leftImg8bit.png` frames.
     """
     out: list[tuple[str, str]] = []
-    for city_dir in sorted(d for d in _split_dir(Path(root), split).iterdir() if d.is_dir()):
+    for city_dir in sorted(d for d in cityscapes_split_dir(Path(root), split).iterdir() if d.is_dir()):
         for seq, frames in sorted(_scan_city(city_dir).items()):
             runs = _snippets(frames)
             if len(runs) == 1:
@@ -88,7 +89,7 @@ def cityscapes_snippet_files(root: str | Path, split: str) -> list[tuple[str, li
     without reading any image (training reads them lazily)."""
     root = Path(root)
     out = []
-    for city_dir in sorted(d for d in _split_dir(root, split).iterdir() if d.is_dir()):
+    for city_dir in sorted(d for d in cityscapes_split_dir(root, split).iterdir() if d.is_dir()):
         gt_dir = root / "gtFine" / split / city_dir.name
         for seq, frames in sorted(_scan_city(city_dir).items()):
             runs = _snippets(frames)
@@ -127,7 +128,7 @@ def read_cityscapes_sequence(
     root = Path(root)
     seq = f"{seq:06d}" if isinstance(seq, int) else str(seq)
     base_seq, _, start = seq.partition("@")
-    city_dir = _split_dir(root, split) / city
+    city_dir = cityscapes_split_dir(root, split) / city
     frames = _scan_city(city_dir).get(base_seq, {}) if city_dir.is_dir() else {}
     if not frames:
         raise InputError(f"no frames of sequence {city}_{base_seq} in '{city_dir}'")

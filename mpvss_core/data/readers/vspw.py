@@ -37,6 +37,17 @@ def _clips_base(root: Path) -> Path:
     return root / "data" if (root / "data").is_dir() else root
 
 
+def vspw_split_file(root: Path, split: str) -> Path:
+    """`<root>/<split>.txt`, the clip names of a split (InputError naming it when it does not exist)."""
+    split_file = root / f"{split}.txt"
+    if not split_file.is_file():
+        raise InputError(
+            f"split file '{split_file}' does not exist: expected the clip names of split '{split}', one per "
+            f"line (or no split, to use every clip under '{root}')"
+        )
+    return split_file
+
+
 def list_vspw_clips(root: str | Path, split: str | None = None) -> list[Path]:
     """Clip folders of a VSPW-layout dataset, in natural order.
 
@@ -52,9 +63,7 @@ def list_vspw_clips(root: str | Path, split: str | None = None) -> list[Path]:
         return [root]
     base = _clips_base(root)
     if split is not None:
-        split_file = root / f"{split}.txt"
-        if not split_file.is_file():
-            raise InputError(f"split file '{split_file}' does not exist")
+        split_file = vspw_split_file(root, split)
         names = [ln.strip() for ln in split_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
         clips = [base / n for n in names]
         missing = [c.name for c in clips if not (c / "origin").is_dir()]
