@@ -268,7 +268,7 @@ def test_label_free_training_runs_on_unlabelled_clips(stage0, tmp_path):
         method="pixel_flow",
         segmenter=stage0["checkpoint"],
         labels="none",
-        data=_data(root, val_split=""),
+        data=_data(root, split="", val_split=""),  # no split files: every clip (a missing one is refused)
         criterion=FAST,
         loop=LoopConfig(out_dir=str(tmp_path / "flow"), max_steps=2, progress=False),
     )
