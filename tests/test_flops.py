@@ -117,3 +117,32 @@ def test_bad_arguments():
         count_flops("tiny", (64, 64), "middle")
     with pytest.raises(ValueError):
         flop_count(torch.nn.Identity(), torch.zeros(1), convention="macs")
+
+
+def test_method_flop_parts_follow_each_cost_rule(tmp_path, monkeypatch):
+    from mpvss_core.evaluation.costs import method_flop_parts, method_gflops
+    from mpvss_core.evaluation.flops import flop_breakdown
+
+    monkeypatch.setenv("MPVSS_RESULTS", str(tmp_path / "results"))  # the count cache goes beside it
+    model, size = build_model("tiny").eval(), (64, 128)
+
+    def parts(method):
+        rows = method_flop_parts(model, method, size)
+        frames = [r["frame"] for r in rows]
+        assert frames == sorted(frames)  # the key frame's rows, then the non-key frame's
+        return {(r["frame"], r["part"]): r["gflops"] for r in rows}
+
+    key = {("key", p): v for p, v in flop_breakdown(model, size, "key").items() if p != "total"}
+    assert list(key) == [("key", "segmenter"), ("key", "flow"), ("key", "warp + semantic inference")]
+    assert parts("copy") == key  # non-key frames copy: no non-key rows
+    assert parts("per_frame") == {**key, **{("non-key", p): v for (_, p), v in key.items()}}
+    warp = method_gflops(model, "optical_flow", size, 5)["gflops_nonkey_excl_flow"]
+    assert warp > 0 and parts("optical_flow") == {**key, ("non-key", "warp + semantic inference"): warp}
+    assert parts("bi_optical_flow")[("non-key", "warp + semantic inference")] == pytest.approx(2 * warp)
+    one = {("non-key", p): v for p, v in flop_breakdown(model, size, "non_key").items() if p != "total"}
+    assert parts("query_flow") == {**key, **one}
+    assert parts("bi_pixel_flow") == {**key, **{k: 2 * v for k, v in one.items()}}  # one pass per key
+    for method in ("per_frame", "query_flow", "bi_pixel_flow"):  # the parts add up to the summary
+        g, p = method_gflops(model, method, size, 5), parts(method)
+        assert sum(v for (f, _), v in p.items() if f == "key") == pytest.approx(g["gflops_key"])
+        assert sum(v for (f, _), v in p.items() if f == "non-key") == pytest.approx(g["gflops_nonkey"])

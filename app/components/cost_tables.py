@@ -1,6 +1,7 @@
-"""Cost tables of the Efficiency page: GFLOPs per part (mpvss_core.evaluation.flops / evaluation.costs, by
-each method's cost rule in the method table) and measured latency per component (the timed rows of the
-predictions' evaluations: the scorer's warm-up rule decides which frames count)."""
+"""Cost tables of the Efficiency page, rendered here and decided in the library: GFLOPs per part
+(`evaluation.costs.method_flop_parts`, by each method's cost rule in the method table) and measured
+latency per component (the timed rows of the predictions' evaluations: the scorer's warm-up rule
+decides which frames count)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from mpvss_core.evaluation.costs import method_gflops
-from mpvss_core.evaluation.flops import flop_breakdown
-from mpvss_core.methods import method_spec
+from mpvss_core.evaluation.costs import method_flop_parts, method_gflops
 
 
 @st.cache_data(max_entries=64, show_spinner="Counting FLOPs ...")
-def _breakdown(model_key: str, name: str, size: tuple[int, int], frame: str, _s: state.Settings) -> dict:
-    return flop_breakdown(state.predictor(_s, name).model, size, frame)
+def _parts(model_key: str, name: str, size: tuple[int, int], _s: state.Settings) -> list[dict]:
+    return method_flop_parts(state.predictor(_s, name).model, name, size)
 
 
 @st.cache_data(max_entries=64, show_spinner="Counting FLOPs ...")
@@ -39,24 +38,7 @@ def flops(s: state.Settings, names: list[str]) -> tuple[pd.DataFrame, pd.DataFra
                 "note": g["flops_note"],
             }
         )
-        key_parts = {p: v for p, v in _breakdown(key, name, s.clip.size, "key", s).items() if p != "total"}
-        parts += [{"method": name, "frame": "key", "part": p, "gflops": v} for p, v in key_parts.items()]
-        rule = method_spec(name).cost
-        if rule == "zero":
-            continue
-        if rule == "segmenter":
-            nonkey = key_parts
-        elif rule == "classical":  # classical flow: only the warp is counted
-            nonkey = {"warp + semantic inference": g["gflops_nonkey_excl_flow"]}
-        else:
-            directions = 2 if method_spec(name).bidirectional else 1
-            one = _breakdown(key, name, s.clip.size, "non_key", s)
-            nonkey = {p: directions * v for p, v in one.items()}
-        parts += [
-            {"method": name, "frame": "non-key", "part": p, "gflops": v}
-            for p, v in nonkey.items()
-            if p != "total"
-        ]
+        parts += [{"method": name, **row} for row in _parts(key, name, s.clip.size, s)]
     return pd.DataFrame(parts), pd.DataFrame(summary)
 
 

@@ -37,13 +37,20 @@ import pandas as pd
 import torch
 
 from mpvss_core.errors import InputError
-from mpvss_core.evaluation.flops import count_flops, flop_count
+from mpvss_core.evaluation.flops import count_flops, flop_breakdown, flop_count
 from mpvss_core.evaluation.store import default_results_root
 from mpvss_core.io.outputs import atomic_file
 from mpvss_core.methods.table import method_spec
 from mpvss_core.modeling.warp import backward_warp
 
-__all__ = ["FLOPS_UNIT", "device_description", "frame_gflops", "method_gflops", "timing_summary"]
+__all__ = [
+    "FLOPS_UNIT",
+    "device_description",
+    "frame_gflops",
+    "method_flop_parts",
+    "method_gflops",
+    "timing_summary",
+]
 
 FLOPS_UNIT = "GFLOPs, fvcore convention (1 per multiply-add)"
 _MEMORY: dict[str, float] = {}
@@ -155,6 +162,31 @@ def method_gflops(model, method: str, size: tuple[int, int], interval: int | Non
         "flops_unit": FLOPS_UNIT,
         "flops_note": note,
     }
+
+
+def method_flop_parts(model, method: str, size: tuple[int, int]) -> list[dict[str, Any]]:
+    """GFLOPs per part of a key and a non-key frame of `method`, by its cost rule (the table above).
+
+    Returns:
+        rows {"frame": "key" | "non-key", "part", "gflops"}: the key frame's parts (`flops.flop_breakdown`:
+        "segmenter", "flow", "warp + semantic inference"), then the non-key frame's: none for "zero",
+        the key frame's for "segmenter", "warp + semantic inference" alone for "classical" (DIS runs on
+        the CPU), the flow module's frame for "flow_module"; twice for bi-directional methods.
+    """
+    spec = method_spec(method)
+    directions = 2 if spec.bidirectional else 1
+    key = {p: v for p, v in flop_breakdown(model, size, "key").items() if p != "total"}
+    rows = [{"frame": "key", "part": p, "gflops": v} for p, v in key.items()]
+    if spec.cost == "zero":
+        return rows
+    if spec.cost == "segmenter":
+        nonkey = key
+    elif spec.cost == "classical":
+        nonkey = {"warp + semantic inference": directions * _warp_semantic_gflops(model, size)}
+    else:
+        one = flop_breakdown(model, size, "non_key")
+        nonkey = {p: directions * v for p, v in one.items() if p != "total"}
+    return rows + [{"frame": "non-key", "part": p, "gflops": v} for p, v in nonkey.items()]
 
 
 def _median_ms(series: pd.Series) -> float | None:
