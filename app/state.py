@@ -32,7 +32,7 @@ import streamlit as st
 
 from app import sources
 from mpvss_core.data.clip import Clip
-from mpvss_core.evaluation.datasets import ClipEntry, DataSet
+from mpvss_core.evaluation.datasets import DataSet
 from mpvss_core.evaluation.evaluate import choose_reference
 from mpvss_core.evaluation.runner import run_evaluation
 from mpvss_core.evaluation.scorer import Reference
@@ -188,9 +188,7 @@ def _store() -> _LRU:
 
 def clip_dataset(s: Settings) -> DataSet:
     """The clip as a one-clip DataSet whose identity is its content hash (results-store keys)."""
-    clip = s.clip
-    entry = ClipEntry(clip.name, lambda: clip, f"app-clip:{s.digest}", "rendered")
-    return DataSet(f"app:{clip.name}", [entry])
+    return DataSet.from_clip(s.clip, s.digest)
 
 
 def _key(s: Settings, method: str, *parts) -> tuple:

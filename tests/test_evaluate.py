@@ -113,6 +113,25 @@ def test_sparse_schedule_scores_only_labelled_frames(clips):
     assert result.summary["mvc8"] is None  # not every frame predicted: no video consistency
 
 
+def test_a_clip_in_memory_is_a_data_set_keyed_by_its_content(clips):
+    import dataclasses
+
+    from mpvss_core.evaluation.runner import evaluation_key
+
+    data = DataSet.from_clip(clips[0], "c0ffee")
+    assert data.names == [clips[0].name] and next(data.clips()) is clips[0]
+    assert (
+        data.entries[0].identity == "clip:c0ffee"
+        and data.describe() == f"clip:{clips[0].name}: 1 clip(s) (1 memory)"
+    )
+    renamed = DataSet.from_clip(dataclasses.replace(clips[0], name="other"), "c0ffee")
+    assert renamed.identity == data.identity != DataSet.from_clip(clips[0], "beef").identity
+    tiny, k5 = resolve_model("tiny"), ScheduleSpec(5)
+    key = evaluation_key(tiny, data, "copy", k5, "cpu", False)[0]
+    assert key == evaluation_key(tiny, DataSet.from_clip(clips[0], "c0ffee"), "copy", k5, "cpu", False)[0]
+    assert key != evaluation_key(tiny, DataSet.from_clip(clips[0], "beef"), "copy", k5, "cpu", False)[0]
+
+
 def test_synthetic_split_reads_the_written_folder_and_renders_the_rest(written, monkeypatch):
     ds = resolve_data("synthetic:val", written, max_clips=2)
     assert [e.origin for e in ds.entries] == ["written", "rendered"]

@@ -55,7 +55,7 @@ class ClipEntry:
     name: str
     load: Callable[[], Clip]
     identity: str
-    origin: str  # "written", "rendered" or "file"
+    origin: str  # "written", "rendered", "file" or "memory"
 
 
 @dataclass
@@ -65,6 +65,16 @@ class DataSet:
     spec: str
     entries: list[ClipEntry]
     notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_clip(cls, clip: Clip, content_id: str) -> DataSet:
+        """A clip already in memory (an upload, a rendered or picked clip) as a one-clip data set.
+
+        Args:
+            content_id: identifies the clip's content (e.g. a hash of its frames, labels and class
+                names); it is the clip's identity, so results keyed by it follow the content, not the name.
+        """
+        return cls(f"clip:{clip.name}", [ClipEntry(clip.name, lambda: clip, f"clip:{content_id}", "memory")])
 
     def __len__(self) -> int:
         return len(self.entries)
