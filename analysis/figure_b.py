@@ -6,35 +6,12 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 
+from .better_worse import OUTCOME_COLOURS, better_worse, outcome_counts
 from .common import K_DEFAULT, Artifact, Plan, ReproContext, fmt, setting_of, weights_finding
 from .paper_reference import FIGURE_B_WINS, SOURCES, reference
 
 TITLE = "Figure B: per-category analysis"
 METHODS = ("per_frame", "query_flow", "optical_flow")
-OUTCOME_COLOURS = {"better": "#2ca02c", "worse": "#d62728", "tie": "#7f7f7f"}
-
-
-def better_worse(per_class: pd.DataFrame, method: str, reference: str, tol: float = 0.0) -> pd.DataFrame:
-    """Per-category comparison of `method` against `reference`.
-
-    Args:
-        per_class: tidy frame with columns [method, category, iou] (IoU in %, NaN = not scored).
-        method, reference: two values of its `method` column.
-        tol: |delta| <= tol counts as a tie.
-    Returns:
-        Frame with columns [category, iou_method, iou_reference, delta, outcome] (delta = method -
-        reference, outcome "better" / "worse" / "tie"), sorted by delta, largest first. Categories
-        that either method has no IoU for (NaN or missing) are left out: they cannot be compared.
-    """
-    cols = ["category", "iou_method", "iou_reference", "delta", "outcome"]
-    a = per_class.loc[per_class["method"] == method, ["category", "iou"]]
-    b = per_class.loc[per_class["method"] == reference, ["category", "iou"]]
-    both = a.merge(b, on="category", suffixes=("_method", "_reference")).dropna()
-    both = both.astype({"iou_method": float, "iou_reference": float})
-    both["delta"] = both["iou_method"] - both["iou_reference"]
-    both["outcome"] = np.select([both["delta"] > tol, both["delta"] < -tol], ["better", "worse"], "tie")
-    out = both.sort_values(["delta", "category"], ascending=[False, True], kind="stable")
-    return out[cols].reset_index(drop=True)
 
 
 def per_class_frame(plan: Plan, methods: tuple[str, ...] = METHODS) -> pd.DataFrame:
@@ -54,15 +31,16 @@ def compute(ctx: ReproContext) -> Artifact:
     plan = Plan(ctx, [(m, K_DEFAULT) for m in METHODS])
     per_class = per_class_frame(plan)
     bw = better_worse(per_class, "query_flow", "optical_flow")
-    wins, n = int((bw["outcome"] == "better").sum()), len(bw)
+    counts = outcome_counts(bw)
+    wins, n = counts["better"], len(bw)
     paper_wins, paper_n = FIGURE_B_WINS["wins"], FIGURE_B_WINS["categories"]
     summary = pd.DataFrame(
         [
             {
                 "comparison": "query_flow vs optical_flow",
                 "ours_better": wins,
-                "ours_worse": int((bw["outcome"] == "worse").sum()),
-                "ours_tie": int((bw["outcome"] == "tie").sum()),
+                "ours_worse": counts["worse"],
+                "ours_tie": counts["tie"],
                 "ours_categories": n,
                 "ours_win_share": wins / n if n else np.nan,
                 "paper_better": paper_wins,

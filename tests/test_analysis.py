@@ -18,8 +18,8 @@ import torch
 
 from analysis import NAMES, table_1, table_4
 from analysis.artifacts import ARTIFACTS, TITLES
+from analysis.better_worse import better_worse
 from analysis.common import Plan, ReproContext, context_data
-from analysis.figure_b import better_worse
 from analysis.store import PLOTLY_JS, load_artifact, save_artifact, write_pngs
 from mpvss_cli import main
 from mpvss_core.build import build_model, save_checkpoint
@@ -219,6 +219,26 @@ def test_better_worse_exact():
     per_class.loc[5, "iou"] = np.nan  # a NaN IoU is not comparable either
     assert better_worse(per_class, "qf", "of")["category"].tolist() == ["car", "sky"]
     assert better_worse(per_class, "qf", "of", tol=15.0)["outcome"].tolist() == ["tie", "tie"]
+
+
+def test_figure_b_split_counts_and_colours_are_shared_with_the_app():
+    from analysis import figure_b
+    from analysis.better_worse import OUTCOME_COLOURS, outcome_counts
+    from app.components.charts import delta_bars
+
+    per_class = pd.DataFrame(
+        {
+            "method": ["qf"] * 3 + ["of"] * 3,
+            "category": ["car", "road", "sky"] * 2,
+            "iou": [50.0, 70.0, 90.0, 40.0, 75.0, 90.0],
+        }  # fmt: skip
+    )
+    split = better_worse(per_class, "qf", "of")
+    assert outcome_counts(split) == {"better": 1, "worse": 1, "tie": 1}
+    assert outcome_counts(split.iloc[:0]) == {"better": 0, "worse": 0, "tie": 0}
+    assert figure_b.better_worse is better_worse and figure_b.OUTCOME_COLOURS is OUTCOME_COLOURS
+    page = {bar.name: bar.marker.color for bar in delta_bars(split, "qf", "of").data}
+    assert page == OUTCOME_COLOURS  # the page colours outcomes as the artifact does
 
 
 def _assert_same_table(read: pd.DataFrame, written: pd.DataFrame) -> None:

@@ -7,6 +7,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from analysis.better_worse import OUTCOME_COLOURS
+
 HEIGHT = 360
 
 
@@ -59,13 +61,12 @@ def iou_bars(per_class: pd.DataFrame) -> go.Figure:
 
 def delta_bars(split: pd.DataFrame, method: str, reference: str) -> go.Figure:
     """IoU difference method - reference per category, coloured by outcome (the paper's Figure B)."""
-    colours = {"better": "#2a9d8f", "worse": "#e76f51", "tie": "#9e9e9e"}
     fig = px.bar(
         split,
         x="category",
         y="delta",
         color="outcome",
-        color_discrete_map=colours,
+        color_discrete_map=OUTCOME_COLOURS,
         height=HEIGHT,
         labels={"delta": f"IoU {method} - {reference} (points)", "category": ""},
     )

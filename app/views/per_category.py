@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis.figure_b import better_worse
+from analysis.better_worse import better_worse, outcome_counts
 from app import state
 from app.components import charts, scores
 from app.components.header import need_methods, page_header
@@ -42,10 +42,10 @@ if need_methods(s):
             default_r = others.index("optical_flow") if "optical_flow" in others else 0
             reference = c2.selectbox("Reference", others, index=default_r, key="bw_reference")
             split = better_worse(per_class, method, reference)
-            counts = split["outcome"].value_counts()
+            counts = outcome_counts(split)
             st.caption(
-                f"{method} vs {reference}: better in {counts.get('better', 0)}, worse in "
-                f"{counts.get('worse', 0)}, tie in {counts.get('tie', 0)} categories."
+                f"{method} vs {reference}: better in {counts['better']}, worse in {counts['worse']}, "
+                f"tie in {counts['tie']} categories."
             )
             st.plotly_chart(charts.delta_bars(split, method, reference), key="bw_bars")
             st.dataframe(split, hide_index=True)
