@@ -203,9 +203,11 @@ def _check_eval_outputs(args: argparse.Namespace) -> None:
     check_distinct({"--json": args.json, "--tables": args.tables, "--results": args.results})
 
 
-def _ignored_split(args: argparse.Namespace, data) -> list[str]:
+def _ignored_split(args: argparse.Namespace) -> list[str]:
     """A note when --split named a split the data has no use for (only dataset roots list splits)."""
-    if args.split is None or any(e.identity.startswith(("vspw:", "cityscapes:")) for e in data.entries):
+    from mpvss_core.data.readers import detect_source
+
+    if args.split is None or detect_source(args.data).takes_split:
         return []
     return [f"note: --split {args.split} ignored: {args.data} is not a VSPW or Cityscapes root"]
 
@@ -266,7 +268,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not _is_main():  # under torchrun the other processes only helped
         return 0
     print(format_table(rows))
-    for line in _notes(results) + _ignored_split(args, data):
+    for line in _notes(results) + _ignored_split(args):
         print(line)
     if args.json:
         from mpvss_core.evaluation.store import json_safe

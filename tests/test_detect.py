@@ -41,6 +41,7 @@ def test_cityscapes_root_with_and_without_a_split(tmp_path):
     src = detect_source(tmp_path)
     assert (src.kind, src.path, src.split) == ("cityscapes_root", tmp_path, None)
     assert detect_source(str(tmp_path), "val").split == "val"
+    assert src.takes_split and not detect_source("synthetic:val").takes_split
 
 
 def test_vspw_root_clip_folder_and_split_file(tmp_path):
@@ -52,6 +53,7 @@ def test_vspw_root_clip_folder_and_split_file(tmp_path):
     assert detect_source(tmp_path / "VSPW", "") == root  # "" is no split
     clip = detect_source(tmp_path / "VSPW/data/clipA")
     assert clip.kind == "clip_folder" and clip.is_one_clip
+    assert root.takes_split and not clip.takes_split  # a split selects clips of a root only
     # clip folders straight under the root (no data/) make a root too
     save(tmp_path / "flat/c1/origin/0.png", frame(0))
     assert detect_source(tmp_path / "flat").kind == "vspw_root"

@@ -98,6 +98,11 @@ class Source:
         return _WORDS[self.kind]
 
     @property
+    def takes_split(self) -> bool:
+        """True for the kinds a split selects clips of (a VSPW or a Cityscapes root)."""
+        return self.kind in ("vspw_root", "cityscapes_root")
+
+    @property
     def is_one_clip(self) -> bool:
         """True when the source is a single clip (`data.readers.load_clip` reads it)."""
         return self.kind in ("synthetic_seed", "clip_folder", "frames_folder", "zip", "video")
