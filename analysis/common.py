@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mpvss_core.bundle import read_bundle
+from mpvss_core.checkpoints.bundle import read_bundle
 from mpvss_core.data.clip import Clip
 from mpvss_core.errors import MethodUnavailableError
 from mpvss_core.evaluation.datasets import ClipEntry, DataSet, resolve_data

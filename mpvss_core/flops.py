@@ -177,7 +177,7 @@ def _fake_model(model: torch.nn.Module, mode: Any) -> torch.nn.Module:
 
 def _resolve_model(model: Any) -> torch.nn.Module:
     if isinstance(model, (str, MPVSSConfig)):
-        from .build import build_model
+        from .checkpoints.checkpoint import build_model
 
         return build_model(model, device="meta")
     return model

@@ -18,7 +18,7 @@ editing a config.json, e.g. its warp mode, changes them while repeated lookups c
 Kinds:
 - "random": a preset name (`tiny`, `swin_t`, ...): every method of the table runs on random weights
   (seeded, so all methods share one segmenter); every number made with it says so.
-- "bundle": a folder with bundle.json (`mpvss_core.bundle`): the segmenter-only methods, plus one
+- "bundle": a folder with bundle.json (`mpvss_core.checkpoints.bundle`): the segmenter-only methods, plus one
   learned method per trained variant (and the methods that reuse a variant's flow module).
 - "checkpoint": one of our checkpoint folders: the segmenter-only methods plus the one learned method
   its flow module implements.
@@ -43,14 +43,14 @@ from pathlib import Path
 
 import torch
 
-from mpvss_core.build import (
+from mpvss_core.checkpoints.bundle import file_digest, is_bundle, read_bundle
+from mpvss_core.checkpoints.checkpoint import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     is_hf_mask2former_dir,
     read_checkpoint_config,
     trained_parts,
 )
-from mpvss_core.bundle import file_digest, is_bundle, read_bundle
 from mpvss_core.config import PRESETS, MPVSSConfig, get_preset
 from mpvss_core.errors import CheckpointError, InputError, MethodUnavailableError
 from mpvss_core.labels import CITYSCAPES_CLASSES, SYNTH_CLASSES, generic_class_names
@@ -177,8 +177,8 @@ class ModelSpec:
         Raises:
             MethodUnavailableError / CheckpointError: the method cannot run, or the files are unusable.
         """
-        from mpvss_core.build import build_model, load_checkpoint
-        from mpvss_core.bundle import load_partial
+        from mpvss_core.checkpoints.bundle import load_partial
+        from mpvss_core.checkpoints.checkpoint import build_model, load_checkpoint
 
         entry = self.entry(method)
         if self.kind == "random":
@@ -195,7 +195,7 @@ class ModelSpec:
         else:
             model = load_checkpoint(entry.folders[0], device=device)
         if entry.key_heads is not None:
-            from mpvss_core.bundle import stage0_key_decoder
+            from mpvss_core.checkpoints.bundle import stage0_key_decoder
 
             model.use_key_decoder(stage0_key_decoder(model, entry.key_heads))
         return model.eval()

@@ -213,8 +213,8 @@ def test_bad_model_folder_shows_why(tmp_path) -> None:
 def test_stage0_key_heads_for_a_bundle_are_offered_and_named(tmp_path) -> None:
     import torch
 
-    from mpvss_core.build import build_model, save_checkpoint
-    from mpvss_core.bundle import save_partial, write_bundle_index
+    from mpvss_core.checkpoints.bundle import save_partial, write_bundle_index
+    from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
     from mpvss_core.methods import method_config
 
     torch.manual_seed(0)

@@ -9,7 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from mpvss_core.build import build_model, load_checkpoint, read_checkpoint_config, save_checkpoint
+from mpvss_core.checkpoints.checkpoint import (
+    build_model,
+    load_checkpoint,
+    read_checkpoint_config,
+    save_checkpoint,
+)
 from mpvss_core.config import get_preset
 from mpvss_core.errors import CheckpointError
 from mpvss_core.methods import method_config

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mpvss_cli import main
-from mpvss_core.build import build_model, save_checkpoint
-from mpvss_core.bundle import save_partial, write_bundle_index
+from mpvss_core.checkpoints.bundle import save_partial, write_bundle_index
+from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
 from mpvss_core.errors import InputError
 from mpvss_core.methods import method_config
 from mpvss_core.predictor import VideoPredictor

@@ -116,8 +116,8 @@ def test_predict_frame_follows_a_sparse_schedule():
 def test_unavailable_method_is_refused_before_loading(tmp_path):
     import torch
 
-    from mpvss_core.build import build_model, save_checkpoint
-    from mpvss_core.bundle import write_bundle_index
+    from mpvss_core.checkpoints.bundle import write_bundle_index
+    from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
 
     torch.manual_seed(0)
     save_checkpoint(build_model("tiny"), tmp_path / "b" / "segmenter")

@@ -8,8 +8,14 @@ import pytest
 import torch
 
 import mpvss_core.spec as spec_module
-from mpvss_core.build import build_model, save_checkpoint
-from mpvss_core.bundle import file_digest, load_partial, save_partial, trainable_state, write_bundle_index
+from mpvss_core.checkpoints.bundle import (
+    file_digest,
+    load_partial,
+    save_partial,
+    trainable_state,
+    write_bundle_index,
+)
+from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
 from mpvss_core.config import get_preset
 from mpvss_core.errors import CheckpointError, InputError, MethodUnavailableError
 from mpvss_core.labels import SYNTH_CLASSES

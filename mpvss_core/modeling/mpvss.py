@@ -1,6 +1,6 @@
 """MPVSS: Mask2Former on key frames, per-query mask propagation by learned flow on the others.
 
-    model = MPVSS(cfg)                                  # or mpvss_core.build.build_model("tiny")
+    model = MPVSS(cfg)                                  # or checkpoints.checkpoint.build_model("tiny")
     key = model.segment_key(frames[0:1])                # KeyState
     prop = model.propagate(key, frames[3:4])            # Propagation (warped mask logits)
     scores = model.semantic_inference(prop.class_logits, prop.mask_logits, frames.shape[-2:])

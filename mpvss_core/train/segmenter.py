@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mpvss_core.build import build_model
+from mpvss_core.checkpoints.checkpoint import build_model
 from mpvss_core.config import get_preset
 from mpvss_core.distributed import cleanup_distributed, setup_distributed, wrap_ddp
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion, semantic_targets

@@ -27,10 +27,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import Mask2FormerForUniversalSegmentation
 
-from .config import MPVSSConfig, get_preset
-from .errors import CheckpointError
-from .modeling.mpvss import MPVSS
-from .modeling.segmenter import KeyFrameSegmenter, segmenter_config_from_hf
+from mpvss_core.config import MPVSSConfig, get_preset
+from mpvss_core.errors import CheckpointError
+from mpvss_core.modeling.mpvss import MPVSS
+from mpvss_core.modeling.segmenter import KeyFrameSegmenter, segmenter_config_from_hf
 
 __all__ = [
     "CHECKPOINT_FORMAT",
