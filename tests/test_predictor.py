@@ -58,7 +58,7 @@ def test_video_is_streamed_with_its_frames(video):
 def test_built_from_a_model_spec():
     tiny = resolve_model("tiny")
     predictor = VideoPredictor(tiny, "stages_3", device="cpu")
-    assert predictor.method == "query_flow" and predictor.spec is tiny  # the alias resolves once
+    assert predictor.method == "query_flow" and predictor.model_spec is tiny  # the alias resolves once
     assert predictor.random_init and predictor.num_classes == 18
     state = predictor.init_video(small_clip(num_frames=3), 2)
     results = list(predictor.propagate(state, diagnostics={"flow"}))

@@ -149,6 +149,21 @@ class MPVSS(nn.Module):
         self.key_decoder = decoder
         return self
 
+    def use_fast_path(self, fast: bool = True) -> MPVSS:
+        """Choose how inference computes (the same function either way, to float rounding): fast runs
+        the flow module's convolutions channels-last (~20 % faster on CPU), computes conv1's key half
+        once per key frame (`MotionEncoder.forward`), shares the fusion conv's pixel half among the
+        queries (`FlowFusion.forward`) and folds the query-flow head's last per-pixel layer into the
+        queries (`QueryFlowHead.forward`); otherwise the code runs as the paper's implementation writes
+        it. The choice holds for everyone who runs this model."""
+        self.flow.to(memory_format=torch.channels_last if fast else torch.contiguous_format)
+        self.flow.encoder.split = fast
+        if self.flow.decoder.fusion is not None:
+            self.flow.decoder.fusion.split = fast
+        if self.flow.decoder.query_flow_head is not None:
+            self.flow.decoder.query_flow_head.fold = fast
+        return self
+
     # --- key frames -------------------------------------------------------------------------------
     def segment_key(self, images: Tensor, return_aux: bool = False) -> KeyState:
         """Run Mask2Former on key frames Bx3xHxW (RGB 0..255) and keep what propagation needs."""
