@@ -4,7 +4,7 @@
     summary = train_segmenter(cfg)        # runs/seg/last (resumable), runs/seg/log.csv
 
 The model trained is a whole MPVSS of the chosen preset, so the checkpoint loads everywhere a model
-does (`build_model(checkpoint=...)`, `mpvss eval --model runs/seg/last`); only the segmenter part is
+does (`resolve_model("runs/seg/last")`, `mpvss eval --model runs/seg/last`); only the segmenter part is
 optimised, its flow module stays at its random initialisation until stage 1.
 """
 
