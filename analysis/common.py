@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mpvss_core.bundle import read_bundle
 from mpvss_core.data.clip import Clip
 from mpvss_core.errors import MethodUnavailableError
 from mpvss_core.evaluation.datasets import ClipEntry, DataSet, resolve_data
@@ -235,7 +234,7 @@ def training_records(spec: ModelSpec) -> dict[str, dict]:
     if spec.kind != "bundle" or spec.path is None:
         return {}
     out = {}
-    for entry, rec in (read_bundle(spec.path).get("records") or {}).items():
+    for entry, rec in spec.records.items():  # read with the bundle when the model was resolved
         if "train_minutes_total" in rec:
             rec = {
                 **rec,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 
-from mpvss_core.build import build_model
+from mpvss_core.checkpoints.checkpoint import build_model
 from mpvss_core.config import NUM_CITYSCAPES_CLASSES, NUM_VSPW_CLASSES, PAPER_PRESETS, MPVSSConfig, get_preset
 from mpvss_core.evaluation.costs import FLOPS_UNIT, frame_gflops
 from mpvss_core.evaluation.flops import count_parameters

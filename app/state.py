@@ -7,8 +7,11 @@ written to the results store under the same key the Key-frame interval and Video
 read, so one (model, clip, method, K) is computed once for every page and every session.
 
 Caching (all keyed by content, so nothing stale is ever shown):
-- predictors: `st.cache_resource` keyed on the method's model identity (`ModelSpec.key`: weights and
-  config hashes), the method and the device;
+- models: `st.cache_resource` keyed on the content identity of the model a method runs
+  (`ModelSpec.method_identity`: weights and config hashes, and the key heads) and the device, so the
+  methods that run only the segmenter (per_frame, copy, optical_flow, bi_optical_flow) share ONE
+  loaded copy; predictors (cheap: a propagator around a cached model) per identity, method and device;
+- the resolved model itself survives reruns in `mpvss_core.spec` (re-read only when a file changes);
 - clips: `st.cache_resource` keyed on the source (seed and size, upload bytes hash, folder stamp);
 - predictions (labels + evaluation): a process-wide LRU keyed on (model identity, clip content hash,
   method, K); a run that is stopped half-way stores nothing;
@@ -39,6 +42,7 @@ from mpvss_core.evaluation.scorer import Reference
 from mpvss_core.evaluation.store import EvalResult, ResultStore
 from mpvss_core.frame_result import FrameResult
 from mpvss_core.labels import generic_class_names, palette_for
+from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.predictor import VideoPredictor, VideoState
 from mpvss_core.schedules import FixedInterval, ScheduleSpec
 from mpvss_core.spec import ModelSpec
@@ -117,14 +121,20 @@ def settings() -> Settings:
 
 
 # --- cached loaders ------------------------------------------------------------------------------------
-@st.cache_resource(max_entries=24, show_spinner="Loading model ...")
-def _predictor(model_key: str, method: str, device: str, _spec: ModelSpec) -> VideoPredictor:
-    return VideoPredictor(_spec, method, device=device)
+@st.cache_resource(max_entries=8, show_spinner="Loading model ...")
+def _model(identity: str, device: str, _spec: ModelSpec, _method: str) -> MPVSS:
+    """The loaded model of content `identity` (any method that runs it loads the same one)."""
+    return _spec.load(_method, device=device)
+
+
+@st.cache_resource(max_entries=24)
+def _predictor(identity: str, method: str, device: str, _spec: ModelSpec) -> VideoPredictor:
+    return VideoPredictor(_spec, method, device=device, model=_model(identity, device, _spec, method))
 
 
 def predictor(s: Settings, method: str) -> VideoPredictor:
     """The predictor of `method` for the current model (shared by all sessions; inference only)."""
-    return _predictor(s.spec.key(method), method, s.device, s.spec)
+    return _predictor(s.spec.method_identity(method), method, s.device, s.spec)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Rendering the built-in clip ...")
@@ -192,7 +202,7 @@ def clip_dataset(s: Settings) -> DataSet:
 
 
 def _key(s: Settings, method: str, *parts) -> tuple:
-    return (s.spec.key(method), s.device, s.digest, s.interval, method, *parts)
+    return (s.spec.method_identity(method), s.device, s.digest, s.interval, method, *parts)
 
 
 def stop_requested() -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from mpvss_core.build import build_model
+from mpvss_core.checkpoints.checkpoint import build_model
 from mpvss_core.evaluation.flops import frame_cost
 
 

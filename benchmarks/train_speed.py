@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from mpvss_core.build import build_model
+from mpvss_core.checkpoints.checkpoint import build_model
 from mpvss_core.methods import method_config
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion
 from mpvss_core.train.flow import FlowStep, build_stage1_model

@@ -34,6 +34,7 @@ from mpvss_core.errors import InputError
 from mpvss_core.frame_result import FrameResult, check_frame_size
 from mpvss_core.methods.propagator import KeyCache, Propagator
 from mpvss_core.methods.runners import build_propagator
+from mpvss_core.modeling.mpvss import MPVSS
 from mpvss_core.schedules import FixedInterval, Schedule
 from mpvss_core.spec import ModelSpec
 
@@ -180,8 +181,12 @@ class VideoPredictor:
             `methods.propagator.PATHS`): the same labels, the fast one sooner.
         prune: query pruning threshold (beyond the paper; 0 = off): non-key frames propagate only the
             queries whose key-frame mass reaches it (`Propagator.kept_queries`).
+        model: the loaded model of `spec.load(method)` when the caller holds it already (the app keeps
+            one copy per `spec.method_identity`, shared by the methods that run the same model); the
+            predictor then sets it to its inference path (`MPVSS.use_fast_path`), so predictors that
+            share a model share one path.
     Attributes:
-        spec, method (the table name), model (the nn.Module), propagator, device.
+        model_spec (the ModelSpec), method (the table name), model (the nn.Module), propagator, device.
     Raises:
         InputError / MethodUnavailableError: unknown method, or one the model cannot run.
     """
@@ -194,21 +199,24 @@ class VideoPredictor:
         *,
         path: str = "fast",
         prune: float = 0.0,
+        model: MPVSS | None = None,
     ) -> None:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = spec.load(method, device=device)
-        self.spec: ModelSpec | None = spec
+        entry = spec.entry(method)  # an unknown or unavailable method is refused before any loading
+        if model is None:
+            model = spec.load(method, device=device)
+        self.model_spec: ModelSpec | None = spec
         self.propagator: Propagator = build_propagator(method, model, path=path, prune=prune)
         self.method: str = self.propagator.method
         # a flow module that was never trained, run because the user asked (resolve_model(allow_untrained))
-        self.untrained: bool = spec.entry(method).untrained
+        self.untrained: bool = entry.untrained
 
     @classmethod
     def from_propagator(cls, propagator: Propagator, spec: ModelSpec | None = None) -> VideoPredictor:
         """A predictor around a ready propagator (tests, models built in code)."""
         self = cls.__new__(cls)
-        self.spec, self.propagator, self.method = spec, propagator, propagator.method
+        self.model_spec, self.propagator, self.method = spec, propagator, propagator.method
         self.untrained = False
         return self
 
@@ -227,8 +235,8 @@ class VideoPredictor:
     @property
     def class_names(self) -> tuple[str, ...]:
         """The model's label space (the spec's names; generic names for a model built in code)."""
-        if self.spec is not None:
-            return self.spec.class_names
+        if self.model_spec is not None:
+            return self.model_spec.class_names
         from mpvss_core.labels import SYNTH_CLASSES, generic_class_names
 
         return (

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mpvss_core.build import build_model
+from mpvss_core.checkpoints.checkpoint import build_model
 from mpvss_core.config import NUM_SYNTH_CLASSES
 from mpvss_core.data.synthetic import render_clip
 from mpvss_core.methods import method_config, method_spec

@@ -22,7 +22,7 @@ from analysis.better_worse import better_worse
 from analysis.common import Plan, ReproContext, context_data
 from analysis.store import PLOTLY_JS, load_artifact, save_artifact, write_pngs
 from mpvss_cli import main
-from mpvss_core.build import build_model, save_checkpoint
+from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
 from mpvss_core.data.writer import write_split
 from mpvss_core.spec import resolve_model
 

@@ -8,8 +8,10 @@ through its pure parser (`app.selection`) and by injecting an event into session
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -210,27 +212,88 @@ def test_bad_model_folder_shows_why(tmp_path) -> None:
     assert at.slider(key="frame") is not None  # the fallback model still serves the page
 
 
-def test_stage0_key_heads_for_a_bundle_are_offered_and_named(tmp_path) -> None:
+def _tiny_bundle(path: Path) -> Path:
+    """A bundle of the tiny preset: a segmenter and a trained query_flow variant."""
     import torch
 
-    from mpvss_core.build import build_model, save_checkpoint
-    from mpvss_core.bundle import save_partial, write_bundle_index
+    from mpvss_core.checkpoints.bundle import save_partial, write_bundle_index
+    from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
     from mpvss_core.methods import method_config
 
     torch.manual_seed(0)
     seg = build_model("tiny")
-    save_checkpoint(seg, tmp_path / "segmenter", trained={"segmenter": "test"})
+    save_checkpoint(seg, path / "segmenter", trained={"segmenter": "test"})
     model = build_model(method_config("tiny", "query_flow"))
     model.segmenter.load_state_dict(seg.segmenter.state_dict())
-    save_partial(model, tmp_path / "query_flow", tmp_path / "segmenter", dtype=torch.float32)
-    write_bundle_index(tmp_path, "segmenter", {"query_flow": "query_flow"})
+    save_partial(model, path / "query_flow", path / "segmenter", dtype=torch.float32)
+    write_bundle_index(path, "segmenter", {"query_flow": "query_flow"})
+    return path
+
+
+def _with_model_folder(folder: Path) -> AppTest:
     at = _app()
     at.sidebar.radio(key="model_choice").set_value("folder").run()
-    at.sidebar.text_input(key="model_path").input(str(tmp_path)).run()
+    at.sidebar.text_input(key="model_path").input(str(folder)).run()
     _ok(at)
+    return at
+
+
+def test_stage0_key_heads_for_a_bundle_are_offered_and_named(tmp_path) -> None:
+    at = _with_model_folder(_tiny_bundle(tmp_path))
     at.sidebar.checkbox(key="key_heads_stage0").check().run()
     _ok(at)
     assert "stage-0 heads" in " ".join(c.value for c in at.caption)
+
+
+def test_a_rerun_with_the_same_model_folder_parses_no_json(tmp_path, monkeypatch) -> None:
+    folder = _tiny_bundle(tmp_path / "bundle")
+    at = _with_model_folder(folder)
+    at.sidebar.checkbox(key="key_heads_stage0").check().run()  # resolved once, then transformed
+    _ok(at)
+    reads: Counter[str] = Counter()
+    read_text = Path.read_text
+
+    def counting(self, *args, **kwargs):
+        if self.suffix == ".json" and self.is_relative_to(folder):
+            reads[str(self.relative_to(folder))] += 1
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    at.run()
+    _ok(at)
+    at.sidebar.checkbox(key="key_heads_stage0").uncheck().run()
+    _ok(at)
+    assert not reads  # two reruns with the same folder, with and without the stage-0 box
+    # a touched config.json (new modification time) is read again, every file of the folder once
+    config = folder / "query_flow" / "config.json"
+    os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))
+    at.run()
+    _ok(at)
+    assert dict(reads) == {"bundle.json": 1, "segmenter/config.json": 1, "query_flow/config.json": 1}
+
+
+def test_segmenter_only_methods_share_one_loaded_model(tmp_path, monkeypatch) -> None:
+    import streamlit as st
+
+    from mpvss_core.methods import method_spec
+
+    st.cache_resource.clear()  # models loaded by earlier tests of this process
+    loads: list[str] = []
+    load = spec_module.ModelSpec.load
+    folder = _tiny_bundle(tmp_path)
+
+    def counting(self, method, *args, **kwargs):
+        if self.path == folder:
+            loads.append(method)
+        return load(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(spec_module.ModelSpec, "load", counting)
+    at = _with_model_folder(folder)
+    at.multiselect(key="methods").set_value(["per_frame", "copy", "optical_flow", "bi_optical_flow"]).run()
+    _ok(at)
+    assert {"mIoU per_frame", "mIoU bi_optical_flow"} <= set(_metrics(at))
+    assert len([m for m in loads if method_spec(m).segmenter_only]) == 1  # one segmenter for the four
+    assert loads.count("query_flow") == 1  # the learned method of the first page: its own model
 
 
 def test_frame_from_selection_uses_key_access_only() -> None:

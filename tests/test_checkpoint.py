@@ -9,11 +9,18 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from mpvss_core.build import build_model, load_checkpoint, read_checkpoint_config, save_checkpoint
+from mpvss_core.checkpoints.checkpoint import (
+    build_model,
+    load_checkpoint,
+    load_hf_segmenter,
+    read_checkpoint_config,
+    save_checkpoint,
+)
 from mpvss_core.config import get_preset
 from mpvss_core.errors import CheckpointError
 from mpvss_core.methods import method_config
 from mpvss_core.modeling.segmenter import hf_config_from_segmenter_config
+from mpvss_core.spec import resolve_model
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +50,9 @@ def test_round_trip_is_bit_exact(tiny, saved):
     assert torch.equal(ka.mask_logits, kb.mask_logits) and torch.equal(pa.mask_logits, pb.mask_logits)
     cfg, meta = read_checkpoint_config(saved)
     assert cfg == tiny.cfg and meta["step"] == 12 and meta["num_parameters"] > 0
-    # the weights file alone (config.json beside it) and build_model work too
+    # the weights file alone (config.json beside it) and the model spec work too
     assert load_checkpoint(saved / "model.safetensors").cfg == tiny.cfg
-    assert build_model("swin_l", checkpoint=saved).cfg == tiny.cfg  # the checkpoint's config wins
+    assert resolve_model(str(saved)).load("copy").cfg == tiny.cfg  # the checkpoint's config wins
 
 
 def test_variant_config_round_trips(tmp_path):
@@ -119,7 +126,7 @@ def test_pickle_files_are_refused_without_unpickling(tmp_path, saved):
     only_pickle.mkdir()
     (only_pickle / "model.pth").write_bytes(blob)
     with pytest.raises(CheckpointError, match="pickle"):
-        build_model(checkpoint=only_pickle)
+        resolve_model(str(only_pickle))
     # pickle bytes or a torch.save zip disguised as model.safetensors
     for payload in (blob, b"PK\x03\x04" + b"\x00" * 64):
         (saved / "model.safetensors").write_bytes(payload)
@@ -147,7 +154,10 @@ def test_local_hf_mask2former_folder_loads_as_segmenter(tmp_path):
     ).eval()
     folder = tmp_path / "m2f"
     hf.save_pretrained(folder)  # config.json (model_type mask2former) + model.safetensors, offline
-    for model in (build_model(checkpoint=folder), build_model("tiny", hf_segmenter_dir=folder)):
+    for model in (
+        resolve_model(str(folder)).load("per_frame"),
+        load_hf_segmenter(folder, get_preset("tiny")),
+    ):
         model.eval()
         seg_state = model.segmenter.mask2former.state_dict()
         assert all(torch.equal(v, seg_state[k]) for k, v in hf.state_dict().items())
@@ -166,4 +176,4 @@ def test_local_hf_mask2former_folder_loads_as_segmenter(tmp_path):
     # an HF folder with pickle weights only is refused
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
     with pytest.raises(CheckpointError, match="pickle"):
-        build_model(checkpoint=folder)
+        resolve_model(str(folder))

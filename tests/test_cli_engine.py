@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from mpvss_cli import main
-from mpvss_core.build import build_model, save_checkpoint
-from mpvss_core.bundle import write_bundle_index
+from mpvss_core.checkpoints.bundle import write_bundle_index
+from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
 from mpvss_core.data.writer import write_split
 from mpvss_core.io import probe_video, write_label_png, write_video
 from tests.engine_helpers import small_clip

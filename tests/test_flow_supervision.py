@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mpvss_cli import main
-from mpvss_core.build import build_model, save_checkpoint
+from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
 from mpvss_core.data.synthetic import SyntheticRender
 from mpvss_core.data.writer import write_split
 from mpvss_core.errors import InputError

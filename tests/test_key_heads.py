@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mpvss_cli import main
-from mpvss_core.build import build_model, save_checkpoint
-from mpvss_core.bundle import save_partial, write_bundle_index
+from mpvss_core.checkpoints.bundle import save_partial, write_bundle_index
+from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
 from mpvss_core.errors import InputError
 from mpvss_core.methods import method_config
 from mpvss_core.predictor import VideoPredictor
@@ -59,8 +59,10 @@ def test_key_frames_are_per_frame_and_non_key_frames_the_paper_recipe(bundle):
 
 def test_stage0_key_heads_are_another_model_for_the_cache_and_the_tables(bundle):
     paper, stage0 = resolve_model(str(bundle)), resolve_model(str(bundle), key_heads="stage0")
-    assert stage0.key("query_flow") != paper.key("query_flow")
-    assert stage0.key("per_frame") == paper.key("per_frame")  # segmenter-only methods are unchanged
+    assert stage0.method_identity("query_flow") != paper.method_identity("query_flow")
+    assert stage0.method_identity("per_frame") == paper.method_identity(
+        "per_frame"
+    )  # segmenter-only methods are unchanged
     assert "stage-0 heads" in stage0.label and "stage-0" not in paper.label
 
 

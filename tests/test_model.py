@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mpvss_core.build import build_model
+from mpvss_core.checkpoints.checkpoint import build_model
 from mpvss_core.config import PAPER_PRESETS, PRESETS, MPVSSConfig, get_preset
 from mpvss_core.errors import InputError
 from mpvss_core.evaluation.flops import count_parameters

@@ -37,7 +37,7 @@ def test_prepare_flow_input_equals_the_official_formula_with_and_without_padding
 def test_split_conv1_and_folded_query_flow_head_equal_the_official_layers():
     """The fast path's two re-associations (conv1's key half once per key frame; MLP_scale's last
     layer folded into the queries) give the official values up to rounding, also for a batch."""
-    from mpvss_core.build import build_model
+    from mpvss_core.checkpoints.checkpoint import build_model
 
     torch.manual_seed(0)
     model = build_model("tiny").eval()

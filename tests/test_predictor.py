@@ -58,7 +58,7 @@ def test_video_is_streamed_with_its_frames(video):
 def test_built_from_a_model_spec():
     tiny = resolve_model("tiny")
     predictor = VideoPredictor(tiny, "stages_3", device="cpu")
-    assert predictor.method == "query_flow" and predictor.spec is tiny  # the alias resolves once
+    assert predictor.method == "query_flow" and predictor.model_spec is tiny  # the alias resolves once
     assert predictor.random_init and predictor.num_classes == 18
     state = predictor.init_video(small_clip(num_frames=3), 2)
     results = list(predictor.propagate(state, diagnostics={"flow"}))
@@ -116,8 +116,8 @@ def test_predict_frame_follows_a_sparse_schedule():
 def test_unavailable_method_is_refused_before_loading(tmp_path):
     import torch
 
-    from mpvss_core.build import build_model, save_checkpoint
-    from mpvss_core.bundle import write_bundle_index
+    from mpvss_core.checkpoints.bundle import write_bundle_index
+    from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
 
     torch.manual_seed(0)
     save_checkpoint(build_model("tiny"), tmp_path / "b" / "segmenter")

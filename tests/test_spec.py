@@ -8,8 +8,14 @@ import pytest
 import torch
 
 import mpvss_core.spec as spec_module
-from mpvss_core.build import build_model, save_checkpoint
-from mpvss_core.bundle import file_digest, load_partial, save_partial, trainable_state, write_bundle_index
+from mpvss_core.checkpoints.bundle import (
+    file_digest,
+    load_partial,
+    save_partial,
+    trainable_state,
+    write_bundle_index,
+)
+from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
 from mpvss_core.config import get_preset
 from mpvss_core.errors import CheckpointError, InputError, MethodUnavailableError
 from mpvss_core.labels import SYNTH_CLASSES
@@ -80,20 +86,29 @@ def test_bundle_spec_runs_its_variants_and_says_why_not_the_others(bundle):
     assert torch.equal(a, b)
     assert spec.load("copy").cfg.name == "tiny"  # segmenter-only methods always run
     # identities: per method; one flow module for pixel_flow and bi_pixel_flow
-    assert spec.key("pixel_flow") == spec.key("bi_pixel_flow") != spec.key("copy") == spec.key("per_frame")
+    assert (
+        spec.method_identity("pixel_flow")
+        == spec.method_identity("bi_pixel_flow")
+        != spec.method_identity("copy")
+        == spec.method_identity("per_frame")
+    )
 
 
 def test_identity_follows_weights_and_config(tmp_path):
     torch.manual_seed(0)
     folder = save_checkpoint(build_model("tiny"), tmp_path / "ckpt")
     before = resolve_model(str(folder))
-    assert before.kind == "checkpoint" and before.key("copy") == resolve_model(str(folder)).key("copy")
+    assert before.kind == "checkpoint" and before.method_identity("copy") == resolve_model(
+        str(folder)
+    ).method_identity("copy")
     # editing only config.json (here: the warp mode) changes the identity: no stale cached results
     cfg = json.loads((folder / "config.json").read_text())
     cfg["config"]["warp_mode"] = "compat"
     (folder / "config.json").write_text(json.dumps(cfg))
     after = resolve_model(str(folder))
-    assert after.config("copy").warp_mode == "compat" and after.key("copy") != before.key("copy")
+    assert after.config("copy").warp_mode == "compat" and after.method_identity(
+        "copy"
+    ) != before.method_identity("copy")
     assert after.identity != before.identity
     # digests are cached by file stat: the same file is hashed once
     assert file_digest(folder / "model.safetensors") == file_digest(folder / "model.safetensors")
@@ -138,7 +153,7 @@ def test_random_preset_runs_every_method_on_one_seeded_segmenter():
     sa, sb = a.segmenter.state_dict(), b.segmenter.state_dict()
     assert all(torch.equal(v, sb[k]) for k, v in sa.items())
     assert tiny.config("stages_7").flow.num_stages == 7  # any S, not only the table's
-    assert tiny.key("copy") != resolve_model("tiny", seed=1).key("copy")
+    assert tiny.method_identity("copy") != resolve_model("tiny", seed=1).method_identity("copy")
 
 
 def test_hf_folder_is_a_model_spec(hf_folder):

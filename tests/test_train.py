@@ -14,8 +14,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from mpvss_cli import main
-from mpvss_core.build import build_model
-from mpvss_core.bundle import trainable_state
+from mpvss_core.checkpoints.bundle import trainable_state
+from mpvss_core.checkpoints.checkpoint import build_model
 from mpvss_core.errors import InputError
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion
 from mpvss_core.spec import resolve_model
@@ -378,7 +378,7 @@ def test_eval_results_are_recorded_next_to_a_bundle_entry(stage0, tmp_path):
     (tmp_path / "single.json").write_text(json.dumps({**result, "interval": 10}))
     assert len(record_eval(bundle, "segmenter", tmp_path / "single.json")["eval"]) == 2
     # an entry keeps the results of every method that runs its weights (bi_pixel_flow runs pixel_flow's)
-    from mpvss_core.bundle import write_bundle_index
+    from mpvss_core.checkpoints.bundle import write_bundle_index
     from mpvss_core.train.export import read_bundle_index
 
     index = read_bundle_index(bundle)

@@ -27,7 +27,7 @@ def flops(s: state.Settings, names: list[str]) -> tuple[pd.DataFrame, pd.DataFra
     """(per-part rows [method, frame, part, gflops], summary rows [method, key, non-key, K-average, note])."""
     parts, summary = [], []
     for name in names:
-        key = s.spec.key(name)
+        key = s.spec.method_identity(name)
         g = _summary(key, name, s.clip.size, s.interval, s)
         summary.append(
             {

@@ -1,9 +1,9 @@
 """The sidebar shared by every page: model, device, clip source, key-frame interval K, methods.
 
-The model string is resolved here, once per run (`mpvss_core.spec.resolve_model`); every page gets the
-resulting ModelSpec in the settings. Every bad choice (missing folder, unusable checkpoint, corrupt
-upload) becomes an error message on the page and a fallback (the profile's model, the built-in clip),
-so the app keeps working.
+The model string is resolved here, once per run (`mpvss_core.spec.resolve_model`, which reads a folder
+again only when one of its files changed); every page gets the resulting ModelSpec in the settings.
+Every bad choice (missing folder, unusable checkpoint, corrupt upload) becomes an error message on the
+page and a fallback (the profile's model, the built-in clip), so the app keeps working.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _model(errors: list[str]) -> ModelSpec:
             "and heads (exactly per_frame there; one more decoder pass per key frame) and still "
             "propagate the retrained heads' masks to the frames in between.",
         ):
-            spec = resolve_model(text, allow_untrained=allow, key_heads="stage0")
+            spec = spec.with_key_heads("stage0")  # a transform of the resolved spec: nothing is read
     except InputError as exc:
         errors.append(f"Model not usable: {exc}. Using {prof.model!r} instead.")
         return resolve_model(prof.model)

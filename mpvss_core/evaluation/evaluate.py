@@ -223,8 +223,8 @@ def _reference_notes(ref: Reference) -> list[str]:
 
 def _default_reference(predictor: VideoPredictor) -> Callable[[Clip], np.ndarray]:
     """Per-frame predictions of the predictor's model spec (or, without one, of its own segmenter)."""
-    if predictor.spec is not None:
-        return PerFrameReference(predictor.spec, device=str(predictor.device))
+    if predictor.model_spec is not None:
+        return PerFrameReference(predictor.model_spec, device=str(predictor.device))
     own = VideoPredictor.from_propagator(build_propagator("per_frame", predictor.model))
     return PerFrameReference(predictor=own)
 

@@ -175,9 +175,10 @@ def _fake_model(model: torch.nn.Module, mode: Any) -> torch.nn.Module:
     return clone
 
 
-def _resolve_model(model: Any) -> torch.nn.Module:
+def _as_module(model: Any) -> torch.nn.Module:
+    """The module to count: a preset name or config is built on the meta device (no memory)."""
     if isinstance(model, (str, MPVSSConfig)):
-        from mpvss_core.build import build_model
+        from mpvss_core.checkpoints.checkpoint import build_model
 
         return build_model(model, device="meta")
     return model
@@ -189,7 +190,7 @@ def _run_frame(model: Any, size: tuple[int, int], frame: str, batch: int) -> dic
     if frame not in FRAMES:
         raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
     height, width = size
-    model = _resolve_model(model)
+    model = _as_module(model)
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     fake = _fake_model(model, mode)
     was_training = fake.training
@@ -318,7 +319,7 @@ def flop_breakdown(
 
 def count_parameters(model: Any) -> dict[str, int]:
     """Parameter counts: {"segmenter", "flow", "total"} (unique tensors, frozen ones included)."""
-    model = _resolve_model(model)
+    model = _as_module(model)
     seg = sum(p.numel() for p in model.segmenter.parameters())
     flow = sum(p.numel() for p in model.flow.parameters())
     return {"segmenter": seg, "flow": flow, "total": sum(p.numel() for p in model.parameters())}

@@ -84,7 +84,8 @@ class PerFrameReference:
     def _folder(self) -> Path | None:
         if self.root is None or self.spec is None:
             return None
-        key = hashlib.sha256(f"{self.spec.key('per_frame')}|{self.device}".encode()).hexdigest()[:24]
+        identity = self.spec.method_identity("per_frame")
+        key = hashlib.sha256(f"{identity}|{self.device}".encode()).hexdigest()[:24]
         return self.root / key
 
     def predictor(self):

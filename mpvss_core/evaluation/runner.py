@@ -5,8 +5,8 @@
     result = run_evaluation(spec, data, "query_flow", ScheduleSpec(5))   # stored, or read back
     print(format_table([result.summary]))
 
-The store key is the model's identity for the method (`ModelSpec.key`), the data identity, the method,
-the schedule and the options: the same evaluation asked for by the CLI, the app or an analysis is
+The store key is the model's identity for the method (`ModelSpec.method_identity`), the data identity,
+the method, the schedule and the options: the same evaluation asked for by the CLI, the app or an analysis is
 computed once and read back everywhere.
 """
 
@@ -47,7 +47,7 @@ def evaluation_key(
     """(key, payload) of an evaluation in the results store (see `mpvss_core.evaluation.store`)."""
     method = method_spec(method).name
     payload = {
-        "model": spec.key(method),
+        "model": spec.method_identity(method),
         "data": data.identity,
         "data_spec": data.spec,
         "clips": data.names,
@@ -105,7 +105,8 @@ def run_evaluation(
     if predictor is None:
         predictor = VideoPredictor(spec, method, device=device)
     elif predictor.method != method or (
-        predictor.spec is not None and predictor.spec.key(method) != spec.key(method)
+        predictor.model_spec is not None
+        and predictor.model_spec.method_identity(method) != spec.method_identity(method)
     ):
         raise ValueError(f"the predictor runs {predictor.method!r}, not {method!r} of this model")
     refs = PerFrameReference(spec, device=device, store=store)

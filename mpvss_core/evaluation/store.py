@@ -6,11 +6,11 @@
     store.save(key, result, key_payload)
 
 Layout: `<root>/<key>/{summary.json, per_frame.parquet, per_clip.parquet, windows.parquet,
-confusion.npy, key.json}`. The key is a hash of the model's identity for the method (`ModelSpec.key`:
-content hashes of its weights and configs, or the random preset and its seed), the data identity
-(`evaluation.datasets.DataSet.identity`: clip names, file sizes and times, or seeds),
-the method, the schedule, the evaluation options and `CODE_VERSION` (bumped whenever the numbers an
-evaluation produces would change). A result is written into a temporary folder and renamed into
+confusion.npy, key.json}`. The key is a hash of the model's identity for the method
+(`ModelSpec.method_identity`: content hashes of its weights and configs, or the random preset and its
+seed), the data identity (`evaluation.datasets.DataSet.identity`: clip names, file sizes and times,
+or seeds), the method, the schedule, the evaluation options and `CODE_VERSION` (bumped whenever the
+numbers an evaluation produces would change). A result is written into a temporary folder and renamed into
 place in one step, so a crash never leaves a half result; a rerun with the same key reads the stored
 result instead of recomputing it (timings included: they are those of the run that computed it).
 """

@@ -95,7 +95,7 @@ class Propagator:
 
     Attributes:
         method: the method's name (the method table).
-        spec: its table entry.
+        method_spec: its table entry.
         model: the MPVSS model whose segmenter (and flow module) run.
         device: where the model is.
     """
@@ -108,22 +108,11 @@ class Propagator:
         if not 0.0 <= prune < 1.0:
             raise ValueError(f"prune must be within [0, 1), got {prune}")
         self.prune = float(prune)
-        self.spec: MethodSpec = method_spec(method)
-        self.method = self.spec.name
-        self.model = model.eval()
+        self.method_spec: MethodSpec = method_spec(method)
+        self.method = self.method_spec.name
+        self.model = model.eval().use_fast_path(path == "fast")
         self.device = next(model.parameters()).device
         self.path = path
-        # the flow module's convolutions are ~20 % faster channels-last on CPU, conv1's key half is
-        # computed once per key frame (`MotionEncoder.forward`), the fusion conv's pixel half is shared
-        # by every query (`FlowFusion.forward`), and the query-flow head's last per-pixel layer is
-        # folded into the queries (`QueryFlowHead.forward`)
-        memory_format = torch.channels_last if path == "fast" else torch.contiguous_format
-        model.flow.to(memory_format=memory_format)
-        model.flow.encoder.split = path == "fast"
-        if model.flow.decoder.fusion is not None:
-            model.flow.decoder.fusion.split = path == "fast"
-        if model.flow.decoder.query_flow_head is not None:
-            model.flow.decoder.query_flow_head.fold = path == "fast"
         # on CUDA the fast path runs the networks in bfloat16 (autocast); sampling grids, warping and
         # semantic inference stay float32 (`modeling.warp`, `semantic_labels`)
         self.bf16 = path == "fast" and self.device.type == "cuda"
@@ -134,7 +123,7 @@ class Propagator:
 
     @property
     def bidirectional(self) -> bool:
-        return self.spec.bidirectional
+        return self.method_spec.bidirectional
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(method={self.method!r})"

@@ -8,7 +8,8 @@ decoder's final LayerNorm (the vectors the class and mask heads actually consume
 `transformer_decoder_last_hidden_state` is the state before that norm).
 
 Nothing here touches the network or the disk: configs are built in memory; loading a local HF
-checkpoint folder is `mpvss_core.build`'s job (it wraps the loaded model in `KeyFrameSegmenter`).
+checkpoint folder is `mpvss_core.checkpoints.checkpoint`'s job (it wraps the loaded model in
+`KeyFrameSegmenter`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Write trained models into a model bundle (`mpvss_core.bundle` layout) with their provenance.
+"""Write trained models into a model bundle (`checkpoints.bundle` layout) with their provenance.
 
     export_segmenter("runs/segmenter/last", "assets/models/default")     # stage 0 -> <bundle>/segmenter
     export_flow(summary, "assets/models/default")                        # stage 1 -> <bundle>/<method>
@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from mpvss_core.build import WEIGHTS_NAME, save_checkpoint
-from mpvss_core.bundle import BUNDLE_NAME, save_partial, trainable_state, write_bundle_index
+from mpvss_core.checkpoints.bundle import BUNDLE_NAME, save_partial, trainable_state, write_bundle_index
+from mpvss_core.checkpoints.checkpoint import WEIGHTS_NAME, save_checkpoint
 from mpvss_core.config import PRESETS, MPVSSConfig, flow_preset_for, get_preset
 from mpvss_core.errors import InputError
 from mpvss_core.methods.table import METHODS, SEGMENTER_ONLY, method_spec

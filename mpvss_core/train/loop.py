@@ -358,7 +358,7 @@ def fit_stage(
 
     `config` is the stage's train config (with `.loop` and `.optim`); `t_start` the perf_counter time
     the stage began, so wall time includes data loading. `trains` names the parts this stage trains
-    (`build.PARTS`) and `inherited` the record of the parts it took trained from elsewhere: both go
+    (`checkpoint.PARTS`) and `inherited` the record of the parts it took trained from elsewhere: both go
     into every checkpoint's "trained" record (by this run's command).
     """
     prov = {

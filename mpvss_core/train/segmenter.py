@@ -4,7 +4,7 @@
     summary = train_segmenter(cfg)        # runs/seg/last (resumable), runs/seg/log.csv
 
 The model trained is a whole MPVSS of the chosen preset, so the checkpoint loads everywhere a model
-does (`build_model(checkpoint=...)`, `mpvss eval --model runs/seg/last`); only the segmenter part is
+does (`resolve_model("runs/seg/last")`, `mpvss eval --model runs/seg/last`); only the segmenter part is
 optimised, its flow module stays at its random initialisation until stage 1.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mpvss_core.build import build_model
+from mpvss_core.checkpoints.checkpoint import build_model
 from mpvss_core.config import get_preset
 from mpvss_core.distributed import cleanup_distributed, setup_distributed, wrap_ddp
 from mpvss_core.modeling.criterion import CriterionConfig, SetCriterion, semantic_targets

@@ -1,6 +1,6 @@
-"""Resumable run checkpoints: model (mpvss_core.build format) + optimizer / loop state, no pickles.
+"""Resumable run checkpoints: model (`checkpoints.checkpoint` format) + optimizer / loop state, no pickles.
 
-    <run>/last/model.safetensors + config.json      the model, loadable by build.load_checkpoint
+    <run>/last/model.safetensors + config.json      the model (`checkpoint.load_checkpoint` loads it)
     <run>/last/trainer_state.safetensors            optimizer tensors ("<param index>.<name>")
     <run>/last/trainer_state.json                   step, train seconds, optimizer param groups,
                                                     AMP scaler, the run's settings
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from mpvss_core.build import check_state_dict, read_checkpoint_config, save_checkpoint
+from mpvss_core.checkpoints.checkpoint import check_state_dict, read_checkpoint_config, save_checkpoint
 from mpvss_core.errors import CheckpointError
 from mpvss_core.modeling.mpvss import MPVSS
 

@@ -8,7 +8,7 @@ and the segmenter's class and mask heads):
     <bundle>/bundle.json               {"format": "mpvss-model-bundle", "format_version": 1,
                                         "segmenter": "segmenter", "variants": {method: folder},
                                         "records": {entry: how it was trained and evaluated}}
-    <bundle>/segmenter/                a full checkpoint (mpvss_core.build format): the stage-0 model
+    <bundle>/segmenter/                a full checkpoint (`checkpoint.py` format): the stage-0 model
     <bundle>/<folder>/                 a *partial* checkpoint: config.json of the variant, and
                                         model.safetensors with only the flow.* and head tensors
 
@@ -29,7 +29,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from mpvss_core.build import (
+from mpvss_core.checkpoints.checkpoint import (
     WEIGHTS_NAME,
     check_state_dict,
     load_checkpoint,
@@ -131,8 +131,8 @@ def save_partial(
 ) -> Path:
     """Write a variant's partial checkpoint (flow module + heads) next to its base segmenter.
 
-    `trained` records how its parts were trained (`build.save_checkpoint`); a variant written without
-    one counts as trained by stage 1 (`build.trained_parts`).
+    `trained` records how its parts were trained (`checkpoint.save_checkpoint`); a variant written without
+    one counts as trained by stage 1 (`checkpoint.trained_parts`).
     """
     folder = Path(folder)
     base_digest = file_digest(Path(base) / WEIGHTS_NAME)

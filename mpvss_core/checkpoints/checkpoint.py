@@ -2,9 +2,13 @@
 
     model = build_model()                                   # tiny preset, random init
     model = build_model("swin_t", device="meta")            # paper scale, no memory (FLOPs / params)
-    model = build_model(checkpoint="runs/flow/ckpt")        # our checkpoint folder
-    model = build_model("tiny", hf_segmenter_dir="m2f/")    # local HF Mask2Former + fresh flow module
     save_checkpoint(model, "out/", extra_meta={"step": 1000})
+    record = read_checkpoint("out/")                        # config, meta, trained parts: one parse
+    model = load_checkpoint("out/")                         # our checkpoint folder
+    model = load_hf_segmenter("m2f/", get_preset("tiny"))   # local HF Mask2Former + fresh flow module
+
+Which folder a model string names is `mpvss_core.spec.resolve_model`'s job (the one folder sniffer);
+the functions here read the folder they are given.
 
 A checkpoint is a folder with `model.safetensors` (the full state dict) and `config.json`:
 `{"format": "mpvss-studio-checkpoint", "format_version": 1, "config": <MPVSSConfig>, "meta": {...}}`.
@@ -19,6 +23,8 @@ pickle or zip magic) are refused without being opened by a deserialiser: unpickl
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +33,24 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import Mask2FormerForUniversalSegmentation
 
-from .config import MPVSSConfig, get_preset
-from .errors import CheckpointError
-from .modeling.mpvss import MPVSS
-from .modeling.segmenter import KeyFrameSegmenter, segmenter_config_from_hf
+from mpvss_core.config import MPVSSConfig, get_preset
+from mpvss_core.errors import CheckpointError
+from mpvss_core.modeling.mpvss import MPVSS
+from mpvss_core.modeling.segmenter import KeyFrameSegmenter, segmenter_config_from_hf
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "CheckpointRecord",
     "build_model",
     "check_state_dict",
+    "hf_weights",
+    "is_hf_mask2former_config",
     "is_hf_mask2former_dir",
     "load_checkpoint",
+    "load_hf_segmenter",
+    "read_checkpoint",
     "read_checkpoint_config",
+    "read_config_json",
     "save_checkpoint",
     "trained_parts",
 ]
@@ -64,63 +76,69 @@ def _materialise(model: MPVSS, device: str | torch.device | None) -> MPVSS:
 
 
 def build_model(
-    preset_or_config: str | MPVSSConfig = "tiny",
-    checkpoint: str | Path | None = None,
-    device: str | torch.device | None = None,
-    *,
-    hf_segmenter_dir: str | Path | None = None,
+    preset_or_config: str | MPVSSConfig = "tiny", device: str | torch.device | None = None
 ) -> MPVSS:
-    """Build an MPVSS model.
+    """A freshly initialised MPVSS model (files are loaded by `load_checkpoint` / `load_hf_segmenter`,
+    or through `spec.resolve_model(...).load(method)`).
 
     Args:
-        preset_or_config: preset name (`tiny`, `swin_t`, ...) or an MPVSSConfig. Ignored for the
-            architecture when `checkpoint` is one of our checkpoints (its config.json wins).
-        checkpoint: one of our checkpoint folders (or its model.safetensors), or a local HF
-            Mask2Former folder (config.json with model_type "mask2former"), which is then used as the
-            segmenter with a fresh flow module.
+        preset_or_config: preset name (`tiny`, `swin_t`, ...) or an MPVSSConfig.
         device: where to put the model; "meta" builds without allocating memory (parameter and FLOP
             counting of the paper-scale presets).
-        hf_segmenter_dir: a local HF Mask2Former folder to use as the segmenter (fresh flow module).
     Returns:
         MPVSS in train() mode (call .eval() for inference).
     """
-    if checkpoint is not None and hf_segmenter_dir is not None:
-        raise ValueError("give either checkpoint or hf_segmenter_dir, not both")
-    if checkpoint is not None and is_hf_mask2former_dir(checkpoint):
-        hf_segmenter_dir, checkpoint = checkpoint, None
-    if checkpoint is not None:
-        return _materialise(load_checkpoint(checkpoint), device)
     cfg = _resolve_config(preset_or_config)
-    if hf_segmenter_dir is not None:
-        return _materialise(_build_with_hf_segmenter(cfg, Path(hf_segmenter_dir)), device)
     if device is not None and torch.device(device).type == "meta":
         with torch.device("meta"):
             return MPVSS(cfg)
     return _materialise(MPVSS(cfg), device)
 
 
-def is_hf_mask2former_dir(path: str | Path) -> bool:
-    """True for a folder whose config.json says model_type "mask2former" (a HF checkpoint folder)."""
+def read_config_json(path: str | Path) -> Any:
+    """The parsed config.json of a folder (ours or a Hugging Face one); None when it has none or it is
+    not JSON (the loaders then say what is wrong)."""
     config = Path(path) / CONFIG_NAME
     if not config.is_file():
-        return False
+        return None
     try:
-        data = json.loads(config.read_text(encoding="utf-8"))
+        return json.loads(config.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
+        return None
+
+
+def is_hf_mask2former_config(data: Any) -> bool:
+    """True for a parsed config.json that says model_type "mask2former" (a HF checkpoint folder's)."""
     return isinstance(data, dict) and data.get("model_type") == "mask2former"
 
 
-def _build_with_hf_segmenter(cfg: MPVSSConfig, folder: Path) -> MPVSS:
-    if not folder.is_dir() or not is_hf_mask2former_dir(folder):
-        raise CheckpointError(
-            f"{folder}: not a Hugging Face Mask2Former folder (config.json with model_type mask2former)"
-        )
+def is_hf_mask2former_dir(path: str | Path) -> bool:
+    """True for a folder whose config.json says model_type "mask2former" (a HF checkpoint folder)."""
+    return is_hf_mask2former_config(read_config_json(path))
+
+
+def hf_weights(folder: Path) -> Path:
+    """The safetensors weights of a HF Mask2Former folder (CheckpointError naming any pickle files)."""
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
         hint = f" (found pickle weights {pickles}: convert them to safetensors first)" if pickles else ""
         raise CheckpointError(f"{folder}: no {WEIGHTS_NAME}; only safetensors weights are loaded{hint}")
+    return weights
+
+
+def load_hf_segmenter(folder: str | Path, cfg: MPVSSConfig) -> MPVSS:
+    """A local HF Mask2Former folder as the segmenter, with a fresh flow module of `cfg`'s.
+
+    Returns:
+        MPVSS in train() mode, named `hf-<folder name>`.
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or not is_hf_mask2former_dir(folder):
+        raise CheckpointError(
+            f"{folder}: not a Hugging Face Mask2Former folder (config.json with model_type mask2former)"
+        )
+    weights = hf_weights(folder)
     _refuse_pickle_bytes(weights)
     try:
         # local_files_only: never reaches the network; use_safetensors: never falls back to a pickle
@@ -226,18 +244,45 @@ def _locate(path: str | Path) -> tuple[Path, Path]:
     return weights, config
 
 
-def read_checkpoint_config(path: str | Path) -> tuple[MPVSSConfig, dict[str, Any]]:
-    """(model config, meta) of a checkpoint without loading its weights."""
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """What a checkpoint folder's config.json says, read once (`read_checkpoint`).
+
+    Attributes:
+        folder: the checkpoint folder.
+        config: its model config.
+        meta: its "meta" record (step, dataset, partial, ...).
+        trained: {part: how it was trained} (`trained_parts`).
+    """
+
+    folder: Path
+    config: MPVSSConfig
+    meta: Mapping[str, Any]
+    trained: Mapping[str, str]
+
+
+def read_checkpoint(path: str | Path, payload: Any = None) -> CheckpointRecord:
+    """Config, meta and trained parts of a checkpoint (folder or its model.safetensors), its
+    config.json parsed once; `payload`: that file already parsed (`read_config_json`)."""
+    cfg, meta = read_checkpoint_config(path, payload)
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    return CheckpointRecord(folder, cfg, meta, _trained(folder, meta))
+
+
+def read_checkpoint_config(path: str | Path, payload: Any = None) -> tuple[MPVSSConfig, dict[str, Any]]:
+    """(model config, meta) of a checkpoint without loading its weights (`payload`: its config.json
+    already parsed)."""
     _, config_path = _locate(path)
-    try:
-        payload = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{config_path}: unreadable JSON: {exc}") from exc
+    if payload is None:
+        try:
+            payload = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"{config_path}: unreadable JSON: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        if isinstance(payload, dict) and payload.get("model_type") == "mask2former":
+        if is_hf_mask2former_config(payload):
             raise CheckpointError(
                 f"{config_path.parent}: a Hugging Face Mask2Former folder, not an MPVSS checkpoint; "
-                "load it with build_model(checkpoint=...) or hf_segmenter_dir=..."
+                "load it with load_hf_segmenter or spec.resolve_model"
             )
         raise CheckpointError(
             f"{config_path}: not an MPVSS Studio checkpoint config (format {CHECKPOINT_FORMAT!r})"
@@ -262,8 +307,10 @@ def trained_parts(path: str | Path) -> dict[str, str]:
     has its segmenter and heads trained and a random flow module; anything else (e.g. a model saved
     from code) records nothing, so its flow module counts as untrained.
     """
-    folder = Path(path) if Path(path).is_dir() else Path(path).parent
-    _, meta = read_checkpoint_config(folder)
+    return read_checkpoint(path).trained
+
+
+def _trained(folder: Path, meta: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(meta.get("trained"), dict):
         return {k: str(v) for k, v in meta["trained"].items() if k in PARTS}
     stage = meta.get("stage")
