@@ -146,3 +146,13 @@ def test_method_flop_parts_follow_each_cost_rule(tmp_path, monkeypatch):
         g, p = method_gflops(model, method, size, 5), parts(method)
         assert sum(v for (f, _), v in p.items() if f == "key") == pytest.approx(g["gflops_key"])
         assert sum(v for (f, _), v in p.items() if f == "non-key") == pytest.approx(g["gflops_nonkey"])
+
+
+def test_counts_do_not_depend_on_the_whole_fast_path():
+    """The fast path executes fewer multiply-adds (shared halves, folded head); counts are of the network
+    as specified, whichever path the model was last set to (regression: the folded head leaked in)."""
+    model, size = build_model("tiny").eval(), (64, 128)
+    reference = count_flops(model, size, "non_key")
+    model.use_fast_path(True)
+    assert count_flops(model, size, "non_key") == reference
+    assert model.flow.decoder.query_flow_head.fold and model.flow.encoder.split  # the path is restored
