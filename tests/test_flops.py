@@ -148,11 +148,16 @@ def test_method_flop_parts_follow_each_cost_rule(tmp_path, monkeypatch):
         assert sum(v for (f, _), v in p.items() if f == "non-key") == pytest.approx(g["gflops_nonkey"])
 
 
-def test_counts_do_not_depend_on_the_whole_fast_path():
-    """The fast path executes fewer multiply-adds (shared halves, folded head); counts are of the network
-    as specified, whichever path the model was last set to (regression: the folded head leaked in)."""
+def test_flop_cache_keeps_the_two_inference_paths_apart(tmp_path, monkeypatch):
+    """The fast path's folded query-flow head is counted as it runs (fewer multiply-adds); the count
+    cache must not hand one path's count to the other (regression: it did, by test order)."""
+    from mpvss_core.evaluation.costs import frame_gflops
+
+    monkeypatch.setenv("MPVSS_RESULTS", str(tmp_path / "results"))
     model, size = build_model("tiny").eval(), (64, 128)
-    reference = count_flops(model, size, "non_key")
+    as_specified = frame_gflops(model, size, "non_key")
     model.use_fast_path(True)
-    assert count_flops(model, size, "non_key") == reference
-    assert model.flow.decoder.query_flow_head.fold and model.flow.encoder.split  # the path is restored
+    folded = frame_gflops(model, size, "non_key")
+    assert folded == pytest.approx(count_flops(model, size, "non_key")) and folded < as_specified
+    model.use_fast_path(False)
+    assert frame_gflops(model, size, "non_key") == as_specified

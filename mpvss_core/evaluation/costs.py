@@ -103,6 +103,11 @@ def frame_gflops(model, size: tuple[int, int], frame: str) -> float:
             parts["key_decoder"] = _structure(model.key_decoder)
     else:
         parts = {"config": model.cfg.to_dict(), "structure": _structure(model)}
+        # the folded query-flow head of the fast path (`MPVSS.use_fast_path`) executes fewer
+        # multiply-adds and is counted as it runs, so the two paths never share a cache entry
+        head = getattr(getattr(getattr(model, "flow", None), "decoder", None), "query_flow_head", None)
+        if getattr(head, "fold", False):
+            parts["folded_query_flow_head"] = True
     # rule 2: counted as specified, whatever path the model is set to (`flops._run_frame`)
     parts.update(size=list(size), frame=frame, torch=torch.__version__, rule=2)
     return _cached(parts, lambda: count_flops(model, size, frame, convention="fvcore"))

@@ -195,17 +195,12 @@ def _run_frame(model: Any, size: tuple[int, int], frame: str, batch: int) -> dic
     fake = _fake_model(model, mode)
     was_training = fake.training
     fake.eval()
-    # count the network as specified (the paper's convention): the fast path (`MPVSS.use_fast_path`)
-    # shares the fusion conv's pixel half (`FlowFusion.split`), computes conv1's key half once
-    # (`MotionEncoder.split`) and folds the query-flow head's last layer (`QueryFlowHead.fold`), which
-    # execute fewer multiply-adds; counts must not depend on the path a model was last set to
-    flow = getattr(fake, "flow", None)
-    decoder = getattr(flow, "decoder", None)
-    switches = [(getattr(flow, "encoder", None), "split"), (getattr(decoder, "fusion", None), "split"),
-                (getattr(decoder, "query_flow_head", None), "fold")]  # fmt: skip
-    switches = [(m, name, getattr(m, name)) for m, name in switches if m is not None and hasattr(m, name)]
-    for module, name, _ in switches:
-        setattr(module, name, False)
+    # count the network as specified (the paper's convention): the fast path's shared-half fusion conv
+    # (`FlowFusion.split`) executes slightly fewer multiply-adds, and counts must not depend on the path
+    fusion = getattr(getattr(getattr(fake, "flow", None), "decoder", None), "fusion", None)
+    was_split = getattr(fusion, "split", False)
+    if fusion is not None:
+        fusion.split = False
     try:
         seg = fake.segmenter
         queries, hidden, classes = seg.num_queries, seg.hidden_dim, seg.num_classes
@@ -228,8 +223,8 @@ def _run_frame(model: Any, size: tuple[int, int], frame: str, batch: int) -> dic
                 fake.semantic_inference(out.class_logits, out.mask_logits, (height, width))
     finally:
         fake.train(was_training)
-        for module, name, value in switches:
-            setattr(module, name, value)
+        if fusion is not None:
+            fusion.split = was_split
     return counter.get_flop_counts()
 
 
