@@ -14,6 +14,13 @@ The four front doors (docs/architecture.md §3), each concept in one place:
     for r in predictor.propagate(state):
         r.index, r.is_key, r.key_index, r.labels
 
+What it holds (docs/architecture.md §1): the packages `methods/` (the table, the propagators, the DIS
+engine), `modeling/` (the networks, tensors only), `checkpoints/` (the formats on disk),
+`evaluation/` (scorer, datasets, costs and FLOP counting, results store), `metrics/`, `data/` (the
+benchmark and the readers), `io/` (untrusted files in, atomic outputs out), `viz/`, `train/`; and, at
+the top, the two front doors `spec.py` and `predictor.py` and what every package shares: `config.py`,
+`errors.py`, `labels.py`, `schedules.py`, `frame_result.py`, `distributed.py`.
+
 This package's namespace stays empty on purpose: importing the model pulls in torch and transformers
 (seconds), and the command line builds its parsers from the light modules alone.
 """

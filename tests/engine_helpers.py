@@ -75,3 +75,19 @@ def small_clip(seed: int = 900_000, num_frames: int = 6):
 
 def run_labels(method, frames, schedule) -> list[np.ndarray]:
     return [r.labels for r in method.run(frames, schedule)]
+
+
+def tiny_bundle(path, method: str = "query_flow"):
+    """A model bundle of the tiny preset in `path`: a segmenter and one `method` variant (random weights,
+    recorded as trained by the test), for the load-path and app tests."""
+    from mpvss_core.checkpoints.bundle import save_partial, write_bundle_index
+    from mpvss_core.checkpoints.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    seg = build_model("tiny")
+    save_checkpoint(seg, path / "segmenter", trained={"segmenter": "test"})
+    model = build_model(method_config("tiny", method))
+    model.segmenter.load_state_dict(seg.segmenter.state_dict())
+    save_partial(model, path / method, path / "segmenter", dtype=torch.float32)
+    write_bundle_index(path, "segmenter", {method: method})
+    return path

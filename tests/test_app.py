@@ -214,20 +214,9 @@ def test_bad_model_folder_shows_why(tmp_path) -> None:
 
 def _tiny_bundle(path: Path) -> Path:
     """A bundle of the tiny preset: a segmenter and a trained query_flow variant."""
-    import torch
+    from tests.engine_helpers import tiny_bundle
 
-    from mpvss_core.checkpoints.bundle import save_partial, write_bundle_index
-    from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
-    from mpvss_core.methods import method_config
-
-    torch.manual_seed(0)
-    seg = build_model("tiny")
-    save_checkpoint(seg, path / "segmenter", trained={"segmenter": "test"})
-    model = build_model(method_config("tiny", "query_flow"))
-    model.segmenter.load_state_dict(seg.segmenter.state_dict())
-    save_partial(model, path / "query_flow", path / "segmenter", dtype=torch.float32)
-    write_bundle_index(path, "segmenter", {"query_flow": "query_flow"})
-    return path
+    return tiny_bundle(path, "query_flow")
 
 
 def _with_model_folder(folder: Path) -> AppTest:

@@ -9,29 +9,20 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 import mpvss_core.checkpoints.checkpoint as checkpoint_module
-from mpvss_core.checkpoints.bundle import save_partial, write_bundle_index
 from mpvss_core.checkpoints.checkpoint import build_model, save_checkpoint
 from mpvss_core.errors import InputError
-from mpvss_core.methods import method_config
 from mpvss_core.predictor import VideoPredictor
 from mpvss_core.spec import resolve_model
+from tests.engine_helpers import tiny_bundle
 
 SEGMENTER_ONLY = ("per_frame", "copy", "optical_flow", "bi_optical_flow")
 
 
 @pytest.fixture()
 def bundle(tmp_path):
-    torch.manual_seed(0)
-    seg = build_model("tiny")
-    save_checkpoint(seg, tmp_path / "segmenter", trained={"segmenter": "test"})
-    model = build_model(method_config("tiny", "pixel_flow"))
-    model.segmenter.load_state_dict(seg.segmenter.state_dict())
-    save_partial(model, tmp_path / "pixel_flow", tmp_path / "segmenter", dtype=torch.float32)
-    write_bundle_index(tmp_path, "segmenter", {"pixel_flow": "pixel_flow"})
-    return tmp_path
+    return tiny_bundle(tmp_path, "pixel_flow")
 
 
 @pytest.fixture()
