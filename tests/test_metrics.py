@@ -31,7 +31,7 @@ PRED = np.array([[0, 2, 1], [1, 0, 2]])
 # class 0: TP=1, FP=1 (gt1->0), FN=1 (gt0->2) -> IoU = 1/3
 # class 1: TP=2, FP=0, FN=1 (gt1->0)         -> IoU = 2/3
 # class 2: TP=0, FP=1 (gt0->2), FN=0, never in GT -> union 1 -> IoU = 0, and it counts in the mean
-# mIoU = (1/3 + 2/3 + 0) / 3 = 1/3   (the "GT classes only" MRCFA variant would give 1/2)
+# mIoU = (1/3 + 2/3 + 0) / 3 = 1/3   (the "GT classes only" convention gives (1/3 + 2/3) / 2 = 1/2)
 # GT pixels: class 0 = 2, class 1 = 3, total 5 -> WIoU = 2/5 * 1/3 + 3/5 * 2/3 = 2/15 + 6/15 = 8/15
 # pixel accuracy = 3 correct / 5 = 3/5
 
@@ -46,6 +46,44 @@ def test_confusion_matrix_hand_example():
     assert cm.pixel_accuracy() == pytest.approx(3 / 5)
     assert cm.total == 5
     assert frame_miou(PRED, GT, 3) == pytest.approx(1 / 3)
+
+
+def _official_mpvss_miou(m: np.ndarray) -> float:
+    """The official MPVSS evaluator's formula, written out: sum of IoU over GT classes / number of
+    classes in GT or prediction (docs/method-notes.md §3.1)."""
+    tp, pos_gt, pos_pred = np.diag(m), m.sum(1), m.sum(0)
+    union = pos_gt + pos_pred - tp
+    iou = np.divide(tp, union, out=np.zeros(len(tp)), where=union > 0)
+    return float(iou[pos_gt > 0].sum() / np.count_nonzero(pos_gt + pos_pred > 0))
+
+
+def _vspw_evaluator_miou(m: np.ndarray) -> float:
+    """The VSPW benchmark `Evaluator`'s formula, written out: nansum(IoU * isval) / isval.sum() with
+    isval = GT row sum > 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.diag(m) / (m.sum(1) + m.sum(0) - np.diag(m))
+    isval = m.sum(1) > 0
+    return float(np.nansum(iou * isval) / isval.sum())
+
+
+def test_both_miou_conventions_on_a_stack_with_a_predicted_but_absent_class():
+    # 3 frames, K = 4: class 3 never in the GT but predicted on frame 2; class 2 absent from both
+    gt = np.array([[[0, 0], [1, 1]], [[0, 1], [1, 1]], [[0, 0], [0, 255]]])
+    pred = np.array([[[0, 1], [1, 1]], [[0, 1], [1, 0]], [[3, 0], [0, 1]]])
+    cm = ConfusionMatrix(4).update(pred, gt)
+    # class 0: TP 4, FP 1 (gt1->0), FN 2 (gt0->1, gt0->3) -> 4/7; class 1: TP 4, FP 1, FN 1 -> 4/6
+    # class 2: NaN (no union); class 3: TP 0, FP 1 -> 0
+    np.testing.assert_allclose(cm.per_class_iou(), [4 / 7, 4 / 6, np.nan, 0.0])
+    assert cm.miou() == pytest.approx((4 / 7 + 4 / 6 + 0) / 3)
+    assert cm.miou("mpvss") == pytest.approx(_official_mpvss_miou(cm.matrix))
+    assert cm.miou("gt_classes") == pytest.approx((4 / 7 + 4 / 6) / 2)
+    assert cm.miou("gt_classes") == pytest.approx(_vspw_evaluator_miou(cm.matrix))
+    # frame 2 alone: class 0 is 2/3, class 3 (predicted, not in its GT) 0; the ignored pixel drops pred 1
+    assert frame_miou(pred[2], gt[2], 4) == pytest.approx(1 / 3)
+    assert frame_miou(pred[2], gt[2], 4, convention="gt_classes") == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="gt_classes"):
+        cm.miou("vspw")
+    assert math.isnan(ConfusionMatrix(4).miou("gt_classes"))
 
 
 def test_ignored_gt_pixels_are_dropped_whatever_the_prediction():

@@ -229,6 +229,7 @@ class ClipScore:
             "labelled_frames": int(sum(r["labelled"] for r in self.rows)),
             "reference": s.reference.kind,
             "miou": pct(self.cm.miou()),
+            "miou_gt_classes": pct(self.cm.miou("gt_classes")),
             "wiou": pct(self.cm.wiou()),
             "tc": pct(self.tc_cm.miou()),
             "vc8": pct(clip_vc.get(8, np.nan)),

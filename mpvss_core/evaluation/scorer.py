@@ -208,7 +208,8 @@ class Scorer:
             "num_clips": len(self.clip_rows),
             "num_frames": len(self.frame_rows),
             "num_labelled_frames": labelled,
-            "miou": pct(cm.miou()),
+            "miou": pct(cm.miou()),  # official MPVSS convention (metrics.MIOU_CONVENTIONS)
+            "miou_gt_classes": pct(cm.miou("gt_classes")),  # VSPW benchmark / current detectron2
             "wiou": pct(cm.wiou()),
             "pixel_accuracy": pct(cm.pixel_accuracy()),
             "per_class_iou": {n: pct(v) for n, v in zip(names, cm.per_class_iou(), strict=True)},

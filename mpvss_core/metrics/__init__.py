@@ -1,7 +1,7 @@
 """Evaluation metrics, exactly as the MPVSS evaluation computes them (docs/method-notes.md §3).
 
-- `ConfusionMatrix`: one matrix accumulated over all frames of all clips -> mIoU, WIoU (frequency
-  weighted IoU), per-class IoU, pixel accuracy (detectron2 / VSPW `Evaluator` conventions).
+- `ConfusionMatrix`: one matrix accumulated over all frames of all clips -> mIoU (both conventions of
+  `MIOU_CONVENTIONS`), WIoU (frequency weighted IoU), per-class IoU, pixel accuracy.
 - `video_consistency`, `VideoConsistencyAccumulator`, `pool_video_consistency`, `window_vc`: mVC_n with
   the window and skip conventions of the VSPW / MRCFA `VC_perclip.py` scripts.
 - `flow_epe`, `flow_epe_per_class`, `FlowEPEAccumulator`: optical-flow end-point error against exact flow.
@@ -15,7 +15,7 @@ Package layout (one concept per module; import everything from `mpvss_core.metri
 
 from __future__ import annotations
 
-from mpvss_core.metrics.confusion import IGNORE_INDEX, ConfusionMatrix, frame_miou
+from mpvss_core.metrics.confusion import IGNORE_INDEX, MIOU_CONVENTIONS, ConfusionMatrix, frame_miou
 from mpvss_core.metrics.consistency import (
     VC_MIN_LENGTH,
     VideoConsistencyAccumulator,
@@ -29,6 +29,7 @@ __all__ = [
     "ConfusionMatrix",
     "FlowEPEAccumulator",
     "IGNORE_INDEX",
+    "MIOU_CONVENTIONS",
     "VC_MIN_LENGTH",
     "VideoConsistencyAccumulator",
     "flow_epe",

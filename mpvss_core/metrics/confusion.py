@@ -1,8 +1,8 @@
 """Pixel confusion matrix and the scores derived from it (docs/method-notes.md §3.1, §3.2).
 
-`ConfusionMatrix` accumulates one KxK matrix over all frames of all clips and gives mIoU, WIoU
-(frequency-weighted IoU), per-class IoU, pixel accuracy and per-class accuracy with the detectron2 /
-VSPW `Evaluator` conventions; `frame_miou` is the mIoU of a single frame for per-frame timelines.
+`ConfusionMatrix` accumulates one KxK matrix over all frames of all clips and gives mIoU (in both
+conventions of `MIOU_CONVENTIONS`), WIoU (frequency-weighted IoU), per-class IoU, pixel accuracy and
+per-class accuracy; `frame_miou` is the mIoU of a single frame for per-frame timelines.
 """
 
 from __future__ import annotations
@@ -12,11 +12,21 @@ import numpy as np
 from mpvss_core.errors import LabelError
 from mpvss_core.labels import IGNORE_INDEX
 
+# The two mIoU conventions in use (docs/method-notes.md §3.1); they differ only where a class is
+# predicted but absent from the ground truth (a clip or a subset; on a full val set with every class
+# present they coincide):
+# - "mpvss": the official MPVSS evaluator (`vspw_seg_evaluation.py`, older detectron2), also
+#   mmsegmentation and cityscapesscripts: mean over classes with union > 0, so such a class counts as 0.
+#   The project's default, as the paper's numbers were made with it.
+# - "gt_classes": the VSPW benchmark's `Evaluator` (`VSPW_code/utils.py`) and current detectron2: mean
+#   over classes present in the ground truth only.
+MIOU_CONVENTIONS = ("mpvss", "gt_classes")
+
 
 class ConfusionMatrix:
     """Pixel confusion matrix accumulated over any number of frames.
 
-    Conventions (docs/method-notes.md §3.1, §3.2; detectron2 `SemSegEvaluator` and the VSPW `Evaluator`):
+    Conventions (docs/method-notes.md §3.1, §3.2; the official MPVSS evaluator, cityscapesscripts):
 
     - `matrix[g, p]` counts pixels with ground truth `g` predicted as `p` (rows = GT, columns = pred),
       KxK int64.
@@ -27,7 +37,9 @@ class ConfusionMatrix:
       pixel total, and are nobody's false positive. `matrix` holds only in-range predictions.
     - `IoU_c = TP_c / (TP_c + FP_c + FN_c)`; `per_class_iou()` is NaN for classes with an empty union
       (absent from both GT and prediction).
-    - mIoU = mean of IoU_c over classes with union > 0: a class predicted but never in the GT counts as 0.
+    - mIoU (`miou()`, convention "mpvss") = mean of IoU_c over classes with union > 0: a class predicted
+      but never in the GT counts as 0. `miou("gt_classes")` averages over classes with GT pixels only
+      (the VSPW benchmark's `Evaluator`, current detectron2). See `MIOU_CONVENTIONS`.
     - WIoU = sum over classes with GT pixels of (GT pixels of c / all GT pixels) * IoU_c.
     - With no pixel counted yet every score is NaN.
     """
@@ -132,10 +144,18 @@ class ConfusionMatrix:
         iou[has] = self.true_positives[has] / union[has]
         return iou
 
-    def miou(self) -> float:
-        """Mean IoU over classes with union > 0 (predicted-but-absent classes count as 0); NaN if empty."""
+    def miou(self, convention: str = "mpvss") -> float:
+        """Mean IoU in one of `MIOU_CONVENTIONS`; NaN if no class counts.
+
+        "mpvss" (default): over classes with union > 0 (predicted-but-absent classes count as 0).
+        "gt_classes": over classes with ground-truth pixels only.
+        """
+        if convention not in MIOU_CONVENTIONS:
+            raise ValueError(f"unknown mIoU convention {convention!r}; expected one of {MIOU_CONVENTIONS}")
         iou = self.per_class_iou()
-        if np.isnan(iou).all():
+        if convention == "gt_classes":
+            iou = iou[self.gt_pixels > 0]
+        if iou.size == 0 or np.isnan(iou).all():
             return float("nan")
         return float(np.nanmean(iou))
 
@@ -167,7 +187,13 @@ class ConfusionMatrix:
         return f"ConfusionMatrix(num_classes={self.num_classes}, pixels={self.total}, miou={self.miou():.4f})"
 
 
-def frame_miou(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: int = IGNORE_INDEX) -> float:
+def frame_miou(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    num_classes: int,
+    ignore_index: int = IGNORE_INDEX,
+    convention: str = "mpvss",
+) -> float:
     """mIoU of a single frame (for per-frame timelines; the benchmark number pools all frames instead).
 
     Args:
@@ -175,9 +201,10 @@ def frame_miou(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index:
         gt: HxW integer class ids (`ignore_index` dropped).
         num_classes: K.
         ignore_index: GT id to drop.
+        convention: one of `MIOU_CONVENTIONS` ("mpvss": classes predicted but absent from this frame's
+            GT count as 0).
 
     Returns:
-        mIoU in [0, 1] with the `ConfusionMatrix` conventions (classes predicted but absent from this
-        frame's GT count as 0); NaN when every GT pixel is ignored.
+        mIoU in [0, 1]; NaN when every GT pixel is ignored.
     """
-    return ConfusionMatrix(num_classes, ignore_index).update(pred, gt).miou()
+    return ConfusionMatrix(num_classes, ignore_index).update(pred, gt).miou(convention)
