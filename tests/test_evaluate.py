@@ -14,7 +14,7 @@ from mpvss_core.evaluation.datasets import DataSet, resolve_data
 from mpvss_core.evaluation.evaluate import evaluate
 from mpvss_core.evaluation.runner import format_table, run_evaluation
 from mpvss_core.evaluation.store import EvalResult, ResultStore
-from mpvss_core.metrics import ConfusionMatrix, VideoConsistencyAccumulator, flow_epe
+from mpvss_core.metrics import ConfusionMatrix, VideoConsistencyAccumulator, flow_epe, vc_min_length
 from mpvss_core.schedules import ScheduleSpec
 from mpvss_core.spec import resolve_model
 from tests.engine_helpers import small_clip, stub_method, stub_predictor
@@ -62,6 +62,22 @@ def test_scores_pool_one_confusion_matrix_and_vc_windows(clips):
     assert pf["is_key"].sum() == 8 and pf["distance"].max() == 4
     assert (~pf["timed"]).sum() == 5 == s["warmup_frames"]  # the first key-frame cycle of the first clip
     assert len(result.per_clip) == 2 and set(result.per_clip["clip"]) == {c.name for c in clips}
+
+
+def test_vc_skip_rules_differ_only_on_clips_of_9_to_16_frames(clips):
+    short = small_clip(900_002, 12)  # 8 < L <= 16: skipped by the MRCFA rule, kept by the VSPW one for n=8
+    s = evaluate(stub_predictor("copy"), [short], 5, flow_epe_metric=False, keep_labels=True).summary
+    assert s["mvc8"] is None and s["mvc16"] is None and s["vc_clips"] == 0
+    preds = np.stack(evaluate(stub_predictor("copy"), [short], 5, keep_labels=True).labels[short.name])
+    vspw8 = VideoConsistencyAccumulator(8, min_length=vc_min_length(8, "vspw"))
+    vspw8.update(short.labels, preds)
+    assert vspw8.num_windows == 12 - 8 and s["mvc8_vspw_rule"] == pytest.approx(100 * vspw8.value())
+    assert s["mvc16_vspw_rule"] is None  # L = 12 <= 16
+    long = evaluate(stub_predictor("copy"), clips, 5, flow_epe_metric=False).summary  # L = 18 > 16
+    assert long["mvc8_vspw_rule"] == pytest.approx(long["mvc8"])
+    assert long["mvc16_vspw_rule"] == pytest.approx(long["mvc16"])
+    with pytest.raises(ValueError, match="mrcfa"):
+        vc_min_length(8, "official")
 
 
 def test_flow_epe_conventions():

@@ -18,7 +18,14 @@ from mpvss_core.data.clip import Clip, NoExactFlowError
 from mpvss_core.evaluation.reference import Reference
 from mpvss_core.frame_result import FrameResult
 from mpvss_core.labels import IGNORE_INDEX, resize_nearest
-from mpvss_core.metrics import ConfusionMatrix, FlowEPEAccumulator, flow_epe, frame_miou, video_consistency
+from mpvss_core.metrics import (
+    ConfusionMatrix,
+    FlowEPEAccumulator,
+    flow_epe,
+    frame_miou,
+    vc_min_length,
+    video_consistency,
+)
 from mpvss_core.schedules import FixedInterval, Schedule
 
 __all__ = [
@@ -68,6 +75,8 @@ class ClipBundle:
     tc_cm: ConfusionMatrix
     epe: FlowEPEAccumulator
     labels: np.ndarray | None = None  # TxHxW predictions (keep_labels)
+    # n -> VC of every window under the VSPW benchmark's skip rule (metrics.VC_SKIP_RULES)
+    vc_vspw: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 class ScoringRules(Protocol):
@@ -211,12 +220,16 @@ class ClipScore:
         )
         clip_vc = {n: float("nan") for n in VC_LENGTHS}
         vc = {n: np.zeros(0) for n in VC_LENGTHS}
+        vc_vspw = {n: np.zeros(0) for n in VC_LENGTHS}
         window_rows: list[dict[str, Any]] = []
         if dense and self.preds:
             refs = np.stack([self._reference(i) for i in range(clip.num_frames)])
             stack = np.stack([self._scored_pred(p, refs.shape[1:]) for p in self.preds])
             for n in VC_LENGTHS:
-                vc[n] = video_consistency(refs, stack, n, per_window=True)
+                # every window once; the two skip rules only choose which clips keep theirs
+                windows = video_consistency(refs, stack, n, min_length=0, per_window=True)
+                vc[n] = windows if len(self.preds) > vc_min_length(n, "mrcfa") else np.zeros(0)
+                vc_vspw[n] = windows if len(self.preds) > vc_min_length(n, "vspw") else np.zeros(0)
                 window_rows += [
                     {"clip": clip.name, "n": n, "start": i, "vc": 100.0 * v} for i, v in enumerate(vc[n])
                 ]
@@ -243,7 +256,9 @@ class ClipScore:
         if s.keep_labels:
             labels = np.stack(self.preds) if self.preds else np.zeros((0, *clip.size), np.uint8)
         s.bundles.append(
-            ClipBundle(self.clip_no, self.rows, row, window_rows, vc, self.cm, self.tc_cm, self.epe, labels)
+            ClipBundle(
+                self.clip_no, self.rows, row, window_rows, vc, self.cm, self.tc_cm, self.epe, labels, vc_vspw
+            )
         )
         self.preds = []
         return row

@@ -61,7 +61,12 @@ from mpvss_core.evaluation.clip_score import (
     pct,
 )
 from mpvss_core.evaluation.reference import Reference
-from mpvss_core.metrics import ConfusionMatrix, FlowEPEAccumulator, VideoConsistencyAccumulator
+from mpvss_core.metrics import (
+    ConfusionMatrix,
+    FlowEPEAccumulator,
+    VideoConsistencyAccumulator,
+    vc_min_length,
+)
 from mpvss_core.schedules import Schedule
 
 __all__ = ["ClipScore", "Reference", "Scorer", "VC_LENGTHS", "is_warmup", "pct"]
@@ -162,10 +167,15 @@ class Scorer:
 
     @property
     def vc(self) -> dict[int, VideoConsistencyAccumulator]:
-        out = {n: VideoConsistencyAccumulator(n) for n in VC_LENGTHS}
+        """n -> the pooled VC windows under the default (MRCFA) skip rule."""
+        return self._pooled_vc("mrcfa")
+
+    def _pooled_vc(self, rule: str) -> dict[int, VideoConsistencyAccumulator]:
+        out = {n: VideoConsistencyAccumulator(n, vc_min_length(n, rule)) for n in VC_LENGTHS}
         for b in self._ordered():
+            windows = b.vc if rule == "mrcfa" else b.vc_vspw
             for n, acc in out.items():
-                acc.per_window.append(b.vc[n])
+                acc.per_window.append(windows.get(n, np.zeros(0)))
                 acc.clip_names.append(b.clip_row["clip"])
         return out
 
@@ -201,7 +211,7 @@ class Scorer:
         """The pooled scores (percentages; EPE in pixels; None where nothing was measured)."""
         names = self.reference.class_names
         labelled = int(sum(r["labelled"] for r in self.frame_rows))
-        cm, tc_cm, epe, vc = self.cm, self.tc_cm, self.epe, self.vc
+        cm, tc_cm, epe, vc, vspw = self.cm, self.tc_cm, self.epe, self.vc, self._pooled_vc("vspw")
         out = {
             "reference": self.reference.kind,
             "reference_text": self.reference.describe(),
@@ -216,6 +226,9 @@ class Scorer:
             "mvc8": pct(vc[8].value()),
             "mvc16": pct(vc[16].value()),
             "vc_clips": vc[8].num_clips,
+            # the VSPW benchmark's skip rule (clips of L <= n frames skipped, not L <= 16)
+            "mvc8_vspw_rule": pct(vspw[8].value()),
+            "mvc16_vspw_rule": pct(vspw[16].value()),
             "tc": pct(tc_cm.miou()) if self.tc else None,
             "tc_flow": self.tc_flow if self.tc else None,
             "flow_epe": finite_or_none(epe.mean()) if epe.count else None,

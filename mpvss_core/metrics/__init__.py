@@ -3,7 +3,7 @@
 - `ConfusionMatrix`: one matrix accumulated over all frames of all clips -> mIoU (both conventions of
   `MIOU_CONVENTIONS`), WIoU (frequency weighted IoU), per-class IoU, pixel accuracy.
 - `video_consistency`, `VideoConsistencyAccumulator`, `pool_video_consistency`, `window_vc`: mVC_n with
-  the window and skip conventions of the VSPW / MRCFA `VC_perclip.py` scripts.
+  the window and skip conventions of the MRCFA `VC_perclip.py` script (`VC_SKIP_RULES`: the VSPW one too).
 - `flow_epe`, `flow_epe_per_class`, `FlowEPEAccumulator`: optical-flow end-point error against exact flow.
 
 All scores are fractions in [0, 1] (callers multiply by 100 to print percentages). "No data" is NaN,
@@ -18,8 +18,10 @@ from __future__ import annotations
 from mpvss_core.metrics.confusion import IGNORE_INDEX, MIOU_CONVENTIONS, ConfusionMatrix, frame_miou
 from mpvss_core.metrics.consistency import (
     VC_MIN_LENGTH,
+    VC_SKIP_RULES,
     VideoConsistencyAccumulator,
     pool_video_consistency,
+    vc_min_length,
     video_consistency,
     window_vc,
 )
@@ -31,11 +33,13 @@ __all__ = [
     "IGNORE_INDEX",
     "MIOU_CONVENTIONS",
     "VC_MIN_LENGTH",
+    "VC_SKIP_RULES",
     "VideoConsistencyAccumulator",
     "flow_epe",
     "flow_epe_per_class",
     "frame_miou",
     "pool_video_consistency",
+    "vc_min_length",
     "video_consistency",
     "window_vc",
 ]

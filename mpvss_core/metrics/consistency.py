@@ -1,10 +1,10 @@
-"""Video consistency mVC_n (docs/method-notes.md §3.3), as the VSPW / MRCFA `VC_perclip.py` scripts
-compute it.
+"""Video consistency mVC_n (docs/method-notes.md §3.3), as the MRCFA `VC_perclip.py` script computes it
+(the VSPW benchmark's script differs only in which short clips it skips: `VC_SKIP_RULES`).
 
 `window_vc` scores one window of n frames, `video_consistency` one clip (windows vectorised with
 cumulative change counts), and `VideoConsistencyAccumulator` / `pool_video_consistency` pool all
 windows of many clips, which is the benchmark number (not a mean of per-clip means). Clips with
-L <= `VC_MIN_LENGTH` frames are skipped, as in the reference.
+L <= `VC_MIN_LENGTH` frames are skipped, as in the MRCFA script (the default rule).
 """
 
 from __future__ import annotations
@@ -14,6 +14,16 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 VC_MIN_LENGTH = 16  # MRCFA `VC_perclip.py`: clips with L <= 16 are skipped, for VC8 as well as VC16
+# Which clips mVC_n skips: "mrcfa" (the default, as MRCFA and the numbers the paper compares with)
+# skips L <= 16 for every n; "vspw" (the VSPW benchmark's `VC_perclip.py`) skips only L <= n.
+VC_SKIP_RULES = ("mrcfa", "vspw")
+
+
+def vc_min_length(n: int, rule: str = "mrcfa") -> int:
+    """The `min_length` of mVC_n under a skip rule of `VC_SKIP_RULES` (clips with L <= it are skipped)."""
+    if rule not in VC_SKIP_RULES:
+        raise ValueError(f"unknown VC skip rule {rule!r}; expected one of {VC_SKIP_RULES}")
+    return VC_MIN_LENGTH if rule == "mrcfa" else int(n)
 
 
 def _as_label_stack(x: np.ndarray | Sequence[np.ndarray], what: str) -> np.ndarray:
