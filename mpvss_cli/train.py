@@ -191,6 +191,8 @@ def cmd_train_flow(args: argparse.Namespace) -> int:
         reverse_pairs=args.reverse_pairs,
         flow_loss_weight=args.flow_loss_weight,
         pretrain_flow=args.pretrain_flow,
+        aug_pool=(4 if args.pretrain_flow else 0) if args.aug_pool is None else args.aug_pool,
+        key_cache_mb=args.key_cache_mb,
         init_flow=args.init_flow,
         val_interval=args.val_interval,
         device=args.device,
@@ -294,8 +296,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     flow.add_argument(
         "--pretrain-flow",
         action="store_true",
-        help="FlowNet-style pre-training (our addition): with --method pixel_flow, train only the motion "
-        "encoder and pixel-wise decoder on the exact flow (synthetic data), without the segmenter",
+        help="pre-training on exact flow alone (our addition; synthetic data): pixel_flow's motion encoder "
+        "and pixel-wise decoder FlowNet-style, without the segmenter; a query-based method's whole flow "
+        "module (per-query flows weighted by where each key-frame mask lands, the pixel branch dense), "
+        "with the frozen segmenter's key-frame outputs cached and no gradient through it",
+    )
+    flow.add_argument(
+        "--aug-pool",
+        type=int,
+        default=None,
+        metavar="N",
+        help="augment each pair with one of N fixed draws of its key frame, so a frozen segmenter's "
+        "key-frame outputs can be cached (default: 4 with --pretrain-flow, else 0 = a fresh draw per pair)",
+    )
+    flow.add_argument(
+        "--key-cache-mb",
+        type=int,
+        default=4096,
+        metavar="MB",
+        help="memory for the cached key-frame outputs of query-branch pre-training (default 4096)",
     )
     flow.add_argument(
         "--init-flow",

@@ -266,8 +266,8 @@ def test_flow_pretraining_trains_only_the_pixel_flow_and_starts_stage1(synth, tm
         FlowPretrainStep(build_stage1_model(base, "query_flow"))
     args = ["train", "flow", "--segmenter", str(ckpt), "--data", str(synth), "--val-split", ""]
     out = str(tmp_path / "o")
-    assert main([*args, "--method", "query_flow", "--pretrain-flow", "--out", out, "--quiet"]) == 2
-    assert "--pretrain-flow" in capsys.readouterr().err
+    assert main([*args, "--method", "query_flow", "--pretrain-flow", "--aug-pool", "-1", "--out", out]) == 2
+    assert "--aug-pool and --key-cache-mb must be >= 0" in capsys.readouterr().err
     assert main([*args, "--method", "pixel_flow", "--reverse-pairs", "1.5", "--out", out, "--quiet"]) == 2
     assert "--reverse-pairs must be between 0 and 1" in capsys.readouterr().err
     init = ["--init-flow", str(tmp_path / "pre" / "last"), "--max-steps", "1", "--batch-size", "1"]

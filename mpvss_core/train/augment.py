@@ -16,7 +16,7 @@ from torch import Tensor
 
 from mpvss_core.labels import IGNORE_INDEX
 
-__all__ = ["AugConfig", "augment"]
+__all__ = ["AugConfig", "augment", "pooled_rng"]
 
 
 @dataclass(frozen=True)
@@ -116,3 +116,16 @@ def _photometric(x: Tensor, p: dict[str, float | bool]) -> Tensor:
     if not p["contrast_first"]:
         x = x * p["contrast"]
     return x.clamp(0, 255)
+
+
+def pooled_rng(
+    seed: int, clip: int, key: int, rng: np.random.Generator, pool: int
+) -> tuple[np.random.Generator, int]:
+    """(the generator of a pair's augmentation, its draw number): one of `pool` fixed draws of its key
+    frame.
+
+    The draw number comes from `rng` (the training stream), the generator from (seed, clip, key, draw),
+    so the same key frame with the same draw is augmented identically every time it is drawn.
+    """
+    draw = int(rng.integers(pool))
+    return np.random.default_rng([int(seed), int(clip), int(key), draw]), draw

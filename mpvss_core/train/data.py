@@ -55,7 +55,7 @@ from mpvss_core.data.writer import read_kitti_flow
 from mpvss_core.errors import InputError
 from mpvss_core.io import read_image_rgb, read_label_png
 from mpvss_core.labels import IGNORE_INDEX
-from mpvss_core.train.augment import AugConfig, augment
+from mpvss_core.train.augment import AugConfig, augment, pooled_rng
 from mpvss_core.train.pair_flow import SceneFlows, chain_flows
 
 __all__ = ["AugConfig", "BalanceConfig", "ClipFrames", "FrameDataset", "PairBatch", "augment", "step_rng"]
@@ -338,21 +338,26 @@ class FrameDataset:
         labelled: bool = True,
         with_flow: bool = False,
         reverse: float = 0.0,
+        aug_pool: tuple[int, int] | None = None,
     ) -> PairBatch:
         """`batch` (key, target) pairs with the target's labels and, on request, the exact flow;
-        `reverse`: the share with the key after the target (`sample_pair`)."""
+        `reverse`: the share with the key after the target (`sample_pair`); `aug_pool` (seed, N): each
+        pair augmented with one of N fixed draws of its key frame (`augment.pooled_rng`), named
+        in `key_ids`."""
         if with_flow and not self.has_flow:
             raise InputError(
                 "exact-flow supervision needs per-frame flow files (<clip>/flow/<frame>.png, as the "
                 "synthetic benchmark writes them); this dataset has none"
             )
-        keys, targets, labels, flows, valids = [], [], [], [], []
+        keys, targets, labels, flows, valids, ids = [], [], [], [], [], []
         for _ in range(batch):
             c, k, t = self.sample_pair(rng, max_gap, labelled, reverse)
             key_img, _ = self.read(c, k, with_label=False)
             tgt_img, label = self.read(c, t, with_label=labelled)
             flow = self.pair_flow(c, k, t) if with_flow else None
-            (ki, ti), lab, aug_flow = augment([key_img, tgt_img], label, aug, rng, flow)
+            aug_rng, draw = (rng, -1) if aug_pool is None else pooled_rng(aug_pool[0], c, k, rng, aug_pool[1])
+            ids.append((c, k, draw))
+            (ki, ti), lab, aug_flow = augment([key_img, tgt_img], label, aug, aug_rng, flow)
             keys.append(ki)
             targets.append(ti)
             labels.append(lab)
@@ -365,6 +370,7 @@ class FrameDataset:
             torch.stack(labels) if labelled else None,
             torch.stack(flows) if with_flow else None,
             torch.stack(valids) if with_flow else None,
+            ids if aug_pool is not None else None,
         )
 
 
@@ -418,6 +424,7 @@ class PairBatch:
     labels: Tensor | None
     flow: Tensor | None = None
     flow_valid: Tensor | None = None
+    key_ids: list[tuple[int, int, int]] | None = None  # (clip, key frame, augmentation draw) with a pool
 
 
 def _cityscapes_clips(root: Path, split: str, num_classes: int, max_clips: int | None) -> list[ClipFrames]:

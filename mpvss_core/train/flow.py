@@ -26,9 +26,10 @@ frozen copy of the segmenter taken before training, so the targets do not drift 
 This adapts the flow module to unlabelled footage: it learns to move the key frame's masks to where the
 segmenter would put them on the target frame.
 
-Flow pre-training (`pretrain_flow`, our addition) trains pixel_flow's encoder and pixel-wise decoder on
-the exact flow alone, without the segmenter; `init_flow` starts any method's flow module from such a
-run (or any trained one): see `pretrain.py`.
+Flow pre-training (`pretrain_flow`, our addition) trains the flow module on the exact flow alone:
+pixel_flow's encoder and pixel-wise decoder without the segmenter (`pretrain.py`), a query-based
+method's whole flow module with the frozen segmenter's key-frame outputs cached (`query_pretrain.py`);
+`init_flow` starts any method's flow module from such a run (or any trained one): see `pretrain.py`.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from mpvss_core.train.common import (
 from mpvss_core.train.loop import LoopConfig, OptimConfig, build_optimizer, fit_stage
 from mpvss_core.train.prefetch import Prefetcher
 from mpvss_core.train.pretrain import FlowPretrainStep, init_flow_from
+from mpvss_core.train.query_pretrain import KeyOutputCache, QueryFlowPretrainStep
 from mpvss_core.train.validate import load_val_clips, propagation_miou
 
 __all__ = ["FlowStep", "FlowTrainConfig", "build_stage1_model", "pseudo_labels", "train_flow"]
@@ -77,7 +79,9 @@ class FlowTrainConfig:
     max_gap: int = 10  # key -> target gaps 1..max_gap (official TRAIN_SAMPLING_FRAME_RANGE 10)
     reverse_pairs: float = 0.0  # share of pairs with the key after the target (ours; official: 0)
     flow_loss_weight: float = 0.0  # exact-flow supervision (our addition; 0 = the paper's recipe)
-    pretrain_flow: bool = False  # FlowNet-style pre-training on exact flow only (pretrain.py; our addition)
+    pretrain_flow: bool = False  # pre-training on exact flow only (pretrain.py, query_pretrain.py; ours)
+    aug_pool: int = 0  # N > 0: one of N fixed augmentation draws per key frame (augment.pooled_rng)
+    key_cache_mb: int = 4096  # cached key-frame outputs of query-branch pre-training (query_pretrain.py)
     init_flow: str | None = None  # start the flow module from this model's (pretrain.py; our addition)
     val_interval: int = 5  # key-frame interval K of the periodic validation
     device: str = "auto"
@@ -198,6 +202,10 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
         raise InputError(f"--max-gap must be >= 1, got {cfg.max_gap}")
     if not 0.0 <= cfg.reverse_pairs <= 1.0:
         raise InputError(f"--reverse-pairs must be between 0 and 1, got {cfg.reverse_pairs}")
+    if cfg.aug_pool < 0 or cfg.key_cache_mb < 0:
+        raise InputError(
+            f"--aug-pool and --key-cache-mb must be >= 0, got {cfg.aug_pool}, {cfg.key_cache_mb}"
+        )
     set_threads(cfg.threads)
     dist_info = setup_distributed(cfg.device)
     batches = None
@@ -229,8 +237,12 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             )
         val_ds = open_val(data, num_classes)
         step_module: nn.Module
-        if cfg.pretrain_flow:
+        key_cache = None
+        if cfg.pretrain_flow and model.flow.decoder.transformer is None:
             step_module = FlowPretrainStep(model)
+        elif cfg.pretrain_flow:
+            key_cache = KeyOutputCache(cfg.key_cache_mb << 20) if cfg.aug_pool > 0 else None
+            step_module = QueryFlowPretrainStep(model, key_cache)
         else:
             criterion = SetCriterion(num_classes, cfg.criterion)
             step_module = FlowStep(model, criterion, teacher, cfg.flow_loss_weight)
@@ -238,9 +250,10 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
         optimizer = build_optimizer(list(model.named_parameters()), cfg.optim)
         labelled = cfg.labels == "gt" and not cfg.pretrain_flow  # pre-training reads no labels
 
+        pool = (cfg.loop.seed + dist_info.rank, cfg.aug_pool) if cfg.aug_pool > 0 else None
         batches = Prefetcher(
             lambda rng: train_ds.pair_batch(
-                rng, data.batch_size, data.aug, cfg.max_gap, labelled, with_flow, cfg.reverse_pairs
+                rng, data.batch_size, data.aug, cfg.max_gap, labelled, with_flow, cfg.reverse_pairs, pool
             ),
             cfg.loop.seed, dist_info.rank, data.threads,
         )  # fmt: skip
@@ -254,6 +267,8 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             batch = (pairs.keys, pairs.targets, pairs.labels, pairs.flow, pairs.flow_valid)
             if cfg.pretrain_flow:
                 batch = (pairs.keys, pairs.targets, pairs.flow, pairs.flow_valid)
+            if key_cache is not None:
+                return wrapped(*(dev(x) for x in batch), key_ids=pairs.key_ids)
             return wrapped(*(dev(x) for x in batch))
 
         validate_fn = None
@@ -280,6 +295,7 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             labels="none (exact flow only)" if cfg.pretrain_flow else cfg.labels,
             flow_loss_weight=cfg.flow_loss_weight,
             pretrain_flow=cfg.pretrain_flow,
+            aug_pool=cfg.aug_pool,
             segmenter=str(cfg.segmenter),
             **init,
         )

@@ -55,6 +55,11 @@ LOG_FIELDS = [
     "s_per_step",
     "train_minutes",
     "val_miou",
+    # query-branch pre-training (query_pretrain.py); last, so older logs keep their columns
+    "loss_fused",
+    "loss_query",
+    "loss_pixel",
+    "key_cache_hit",
 ]
 
 

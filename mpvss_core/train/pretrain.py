@@ -13,6 +13,8 @@ later stage 1 from it:
 
 For `query_flow` only the encoder matches (its pixel decoder reads the transformer's refined tokens,
 whose channels differ), so only the encoder is taken; for `pixel_flow` the whole flow module is.
+
+A query-based method's `--pretrain-flow` trains its whole flow module instead (`query_pretrain.py`).
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ class FlowPretrainStep(nn.Module):
         super().__init__()
         if model.flow.decoder.pixel_decoder is None or model.flow.decoder.transformer is not None:
             raise InputError(
-                "--pretrain-flow trains a pixel-wise flow alone (FlowNet-style): use --method pixel_flow, "
-                "then --init-flow to start another method's encoder from it"
+                "FlowPretrainStep trains a pixel-wise flow alone (FlowNet-style): a query-based flow module "
+                "is pre-trained by query_pretrain.QueryFlowPretrainStep"
             )
         self.flow = model.flow
 
