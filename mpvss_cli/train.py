@@ -191,7 +191,7 @@ def cmd_train_flow(args: argparse.Namespace) -> int:
         reverse_pairs=args.reverse_pairs,
         flow_loss_weight=args.flow_loss_weight,
         pretrain_flow=args.pretrain_flow,
-        aug_pool=(4 if args.pretrain_flow else 0) if args.aug_pool is None else args.aug_pool,
+        aug_pool=args.aug_pool,
         key_cache_mb=args.key_cache_mb,
         init_flow=args.init_flow,
         val_interval=args.val_interval,
@@ -307,7 +307,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="augment each pair with one of N fixed draws of its key frame, so a frozen segmenter's "
-        "key-frame outputs can be cached (default: 4 with --pretrain-flow, else 0 = a fresh draw per pair)",
+        "key-frame outputs can be cached (default: 4 for a query-based method's --pretrain-flow, where a "
+        "segmenter runs; else 0 = a fresh draw per pair)",
     )
     flow.add_argument(
         "--key-cache-mb",

@@ -262,7 +262,7 @@ def test_flow_pretraining_trains_only_the_pixel_flow_and_starts_stage1(synth, tm
                 assert torch.equal(v, fresh[k])  # transformer, query head, its own pixel decoder, fusion
     with pytest.raises(InputError, match="no trained flow module"):
         init_flow_from(build_stage1_model(base, "query_flow"), "query_flow", str(ckpt))
-    with pytest.raises(InputError, match="pixel_flow"):
+    with pytest.raises(InputError, match="QueryFlowPretrainStep"):
         FlowPretrainStep(build_stage1_model(base, "query_flow"))
     args = ["train", "flow", "--segmenter", str(ckpt), "--data", str(synth), "--val-split", ""]
     out = str(tmp_path / "o")

@@ -35,6 +35,7 @@ method's whole flow module with the frozen segmenter's key-frame outputs cached 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,7 +81,9 @@ class FlowTrainConfig:
     reverse_pairs: float = 0.0  # share of pairs with the key after the target (ours; official: 0)
     flow_loss_weight: float = 0.0  # exact-flow supervision (our addition; 0 = the paper's recipe)
     pretrain_flow: bool = False  # pre-training on exact flow only (pretrain.py, query_pretrain.py; ours)
-    aug_pool: int = 0  # N > 0: one of N fixed augmentation draws per key frame (augment.pooled_rng)
+    # N > 0: one of N fixed augmentation draws per key frame (augment.pooled_rng); None: 4 where a
+    # query-based method is pre-trained (its segmenter outputs are cached), else 0 (a fresh draw per pair)
+    aug_pool: int | None = None
     key_cache_mb: int = 4096  # cached key-frame outputs of query-branch pre-training (query_pretrain.py)
     init_flow: str | None = None  # start the flow module from this model's (pretrain.py; our addition)
     val_interval: int = 5  # key-frame interval K of the periodic validation
@@ -202,6 +205,9 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
         raise InputError(f"--max-gap must be >= 1, got {cfg.max_gap}")
     if not 0.0 <= cfg.reverse_pairs <= 1.0:
         raise InputError(f"--reverse-pairs must be between 0 and 1, got {cfg.reverse_pairs}")
+    if cfg.aug_pool is None:
+        query_pretrain = cfg.pretrain_flow and method_config("tiny", method).flow.use_query_flow
+        cfg = dataclasses.replace(cfg, aug_pool=4 if query_pretrain else 0)
     if cfg.aug_pool < 0 or cfg.key_cache_mb < 0:
         raise InputError(
             f"--aug-pool and --key-cache-mb must be >= 0, got {cfg.aug_pool}, {cfg.key_cache_mb}"
