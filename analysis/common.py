@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from analysis.paired import paired_difference
 from mpvss_core.data.clip import Clip
 from mpvss_core.errors import MethodUnavailableError
 from mpvss_core.evaluation.datasets import ClipEntry, DataSet, resolve_data
@@ -208,8 +209,7 @@ class Plan:
             for b in keys[i + 1 :]:
                 x, y = self.clip_mious(*a), self.clip_mious(*b)
                 if len(x) == len(y) and len(x) > 1:
-                    d = x - y
-                    ses.append(float(np.std(d, ddof=1) / np.sqrt(len(d))))
+                    ses.append(paired_difference(x, y).se)
         return float(np.median(ses)) if ses else float("nan")
 
     def notes(self) -> list[str]:

@@ -1,7 +1,7 @@
 """Paired per-clip mIoU differences between methods: is A better than B on these clips, or is the
 difference within clip-to-clip noise? (prints figures; evaluations come from the results store, or run)
 
-    python scripts/compare_methods.py --model next --data synthetic:val --interval 5 \\
+    python scripts/compare_methods.py --model default --data synthetic:val --interval 5 \\
         --pairs query_flow:pixel_flow,bi_pixel_flow:pixel_flow,query_flow:copy
 
 A side may name another model as `method@model` (e.g. a control run exported to a side bundle:
@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
+from analysis.paired import paired_difference
 from mpvss_core.evaluation.datasets import resolve_data
 from mpvss_core.evaluation.runner import run_evaluation
 from mpvss_core.schedules import ScheduleSpec
@@ -55,12 +54,9 @@ def main() -> None:
     for pair in args.pairs.split(","):
         a, b = pair.split(":")
         ra, rb = result(a), result(b)
-        x = ra.per_clip["miou"].to_numpy(dtype=float)
-        y = rb.per_clip["miou"].to_numpy(dtype=float)
-        d = x - y
-        se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-        scores = f"{ra.summary['miou']:7.2f} {rb.summary['miou']:7.2f} {d.mean():7.2f} {se:6.2f}"
-        print(f"{a:<{width}} {b:<{width}} {scores} {int((d > 0).sum()):>3}/{len(d)}")
+        d = paired_difference(ra.per_clip["miou"], rb.per_clip["miou"])
+        scores = f"{ra.summary['miou']:7.2f} {rb.summary['miou']:7.2f} {d.mean:7.2f} {d.se:6.2f}"
+        print(f"{a:<{width}} {b:<{width}} {scores} {d.wins:>3}/{d.n}")
 
 
 if __name__ == "__main__":
