@@ -99,11 +99,13 @@ def read_bundle(path: str | os.PathLike) -> dict[str, Any]:
 def write_bundle_index(
     path: str | Path, segmenter: str, variants: dict[str, str], records: dict | None = None
 ) -> Path:
-    """Create or update `bundle.json` (training writes one entry per trained variant)."""
+    """Create or update `bundle.json` (training writes one entry per trained variant). Other top-level
+    keys already in the file (e.g. the `protocol` of scripts/equal_budget.py) are kept."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     index = path / BUNDLE_NAME
-    data = {"format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "segmenter": segmenter,
+    kept = json.loads(index.read_text(encoding="utf-8")) if index.is_file() else {}
+    data = {**kept, "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "segmenter": segmenter,
             "variants": dict(sorted(variants.items())), "records": records or {}}  # fmt: skip
     index.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return index
