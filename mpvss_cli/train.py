@@ -193,6 +193,7 @@ def cmd_train_flow(args: argparse.Namespace) -> int:
         pretrain_flow=args.pretrain_flow,
         aug_pool=args.aug_pool,
         key_cache_mb=args.key_cache_mb,
+        freeze_heads=args.freeze_heads,
         init_flow=args.init_flow,
         val_interval=args.val_interval,
         device=args.device,
@@ -323,6 +324,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="MODEL",
         help="start the flow module from this model's trained one (e.g. a --pretrain-flow run): every "
         "part whose shapes fit (all of pixel_flow's; the encoder of query_flow's)",
+    )
+    flow.add_argument(
+        "--freeze-heads",
+        action="store_true",
+        help="keep the segmenter's stage-0 class and mask heads (our deviation): only the flow module "
+        "trains, so the propagated masks are the segmenter's own on any footage",
     )
     flow.add_argument("--val-interval", type=int, default=5, help="key-frame interval K of the validation")
     _common(flow, "runs/flow", lr=1e-4, batch=4)

@@ -1,8 +1,11 @@
 """Query-branch pre-training on exact flow (`mpvss train flow --method query_flow --pretrain-flow`): the
 loss reaches the whole flow module and nothing else, key-frame outputs are cached and read back exactly,
-the augmentation pool makes key frames repeat, and a run records how it was made."""
+the augmentation pool makes key frames repeat, and a run records how it was made; stage 1 with the
+segmenter's heads frozen trains the flow module alone."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -124,3 +127,23 @@ def test_a_query_flow_pretraining_run_trains_only_the_flow_module(synth, segment
     moved = [k for k in after if k.startswith("flow.decoder.") and after[k].dtype.is_floating_point]
     assert moved and sum(not torch.equal(after[k], start[k]) for k in moved) > len(moved) // 2
     assert resolve_model(summary["checkpoint"]).entry("query_flow").trained["flow"] == summary["command"]
+
+
+def test_stage1_with_frozen_heads_trains_only_the_flow_module(synth, segmenter, tmp_path):
+    cfg = FlowTrainConfig(
+        method="query_flow",
+        segmenter=str(segmenter),
+        freeze_heads=True,
+        data=DataConfig(root=str(synth), val_split="", batch_size=1, aug=AugConfig(crop=(64, 96))),
+        criterion=dataclasses.replace(FlowTrainConfig().criterion, num_points=256),
+        optim=OptimConfig(lr=1e-3, warmup_steps=0),
+        loop=LoopConfig(out_dir=str(tmp_path / "s1"), max_steps=2, progress=False),
+    )
+    summary = train_flow(cfg)
+    before = resolve_model(str(segmenter)).load("per_frame").state_dict()
+    spec = resolve_model(summary["checkpoint"])
+    after = spec.load("query_flow").state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items() if k.startswith("segmenter."))
+    trained = spec.entry("query_flow").trained
+    assert trained["flow"] == summary["command"] and trained.get("heads") != summary["command"]
+    assert summary["freeze_heads"] is True

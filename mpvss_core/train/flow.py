@@ -86,6 +86,9 @@ class FlowTrainConfig:
     aug_pool: int | None = None
     key_cache_mb: int = 4096  # cached key-frame outputs of query-branch pre-training (query_pretrain.py)
     init_flow: str | None = None  # start the flow module from this model's (pretrain.py; our addition)
+    # keep the segmenter's stage-0 class and mask heads (our deviation, as pixel_flow's stage-0 key heads):
+    # the propagated masks are then the segmenter's own, on any footage, and only the flow module trains
+    freeze_heads: bool = False
     val_interval: int = 5  # key-frame interval K of the periodic validation
     device: str = "auto"
     threads: int | None = None
@@ -226,7 +229,7 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             loaded, kept = init_flow_from(model, method, cfg.init_flow)
             init = {"init_flow": str(cfg.init_flow), "init_flow_loaded": loaded, "init_flow_kept": kept}
         model.freeze_segmenter()
-        if cfg.pretrain_flow:
+        if cfg.pretrain_flow or cfg.freeze_heads:
             model.segmenter.requires_grad_(False)  # the heads too: they keep their stage-0 weights
         num_classes = model.segmenter.num_classes
         teacher = None
@@ -295,13 +298,14 @@ def train_flow(cfg: FlowTrainConfig) -> dict[str, Any]:
             dist_info,
             t_start,
             settings_extra={"model_name": model.cfg.name},
-            trains=("flow",) if cfg.pretrain_flow else ("heads", "flow"),
+            trains=("flow",) if cfg.pretrain_flow or cfg.freeze_heads else ("heads", "flow"),
             inherited=inherited,
             method=method,
             labels="none (exact flow only)" if cfg.pretrain_flow else cfg.labels,
             flow_loss_weight=cfg.flow_loss_weight,
             pretrain_flow=cfg.pretrain_flow,
             aug_pool=cfg.aug_pool,
+            freeze_heads=cfg.freeze_heads,
             segmenter=str(cfg.segmenter),
             **init,
         )
