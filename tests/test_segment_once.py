@@ -213,6 +213,15 @@ def test_interval_sweep_evaluates_per_frame_once(tmp_path, evaluations):
     assert out[("copy", 10)].summary["shared_key_frames"] == 1
     assert out[("per_frame", 2)].summary["segmenter_calls"] == clip.num_frames
     # --no-cache recomputes what earlier runs stored, yet per_frame still runs once for every K
+    # a reader that computes nothing gets per_frame at a K never asked for, with its K
+    read = eval_runner.stored_evaluation(
+        spec, data, "per_frame", ScheduleSpec(7), store=store, flow_epe=False
+    )
+    assert read is not None and read.cached and read.summary["interval"] == 7
+    assert (
+        eval_runner.stored_evaluation(spec, data, "copy", ScheduleSpec(7), store=store, flow_epe=False)
+        is None
+    )
     eval_runner._COMPUTED_HERE.clear()  # as in a later process
     evaluations.clear()
     for k in (3, 4):

@@ -14,8 +14,9 @@ labels, scores and timings do not depend on K (its warm-up is frame 0 of the fir
 Under a fixed interval it is computed once and stored under a K-free key (`shared_evaluation_key`);
 asked for at any K it is that evaluation with the K-dependent summary fields (`interval`, `schedule`,
 `before_labelled`) set for the K asked (`for_interval`), and stored under the K's own key as well, so
-readers of the store by key (the app's Key-frame interval page) find it. A key-before-labelled
-schedule chooses which frames are predicted, so there per_frame stays per schedule.
+readers of the store by key (the app's Key-frame interval page) find it; `stored_evaluation` reads
+the store as `run_evaluation` does, without computing (per_frame at a K never asked for included). A
+key-before-labelled schedule chooses which frames are predicted, so there per_frame stays per schedule.
 
 Key frames once per model: evaluations of methods that run the same model identity share their key
 frames in memory (`methods.shared_keys`); `segmenter_calls` and `shared_key_frames` in the summary
@@ -50,6 +51,7 @@ __all__ = [
     "format_table",
     "run_evaluation",
     "shared_evaluation_key",
+    "stored_evaluation",
 ]
 
 CLASSICAL_FLOW = "dis_medium"
@@ -155,13 +157,7 @@ def run_evaluation(
     # under torchrun every process must take the same branch: the main one decides
     cached = None
     if not keep_labels and info.is_main:
-        cached = store.load(key) if use_cache else None
-        if cached is None and shared is not None:
-            base = _stored(store, shared[0], use_cache)
-            if base is not None:  # per_frame at another K: this K's fields, stored under its own key
-                cached = for_interval(base, schedule)
-                _save(store, key, cached, payload)
-                cached.cached = True
+        cached = _lookup(store, key, payload, shared, schedule, use_cache)
     if broadcast_object(cached is not None, info):
         return cached if info.is_main else store.load(key)
     if predictor is None:
@@ -191,6 +187,48 @@ def run_evaluation(
     else:
         result.key = key
     return result
+
+
+def stored_evaluation(
+    spec: ModelSpec,
+    data: DataSet,
+    method: str,
+    schedule: ScheduleSpec,
+    *,
+    device: str = "cpu",
+    store: ResultStore | None = None,
+    flow_epe: bool = True,
+    reference: str = "auto",
+    tc: bool = True,
+    tc_flow: str = "dis",
+) -> EvalResult | None:
+    """The evaluation `run_evaluation` would return from the store, or None; nothing is computed.
+    per_frame at a K never asked for is served from its K-free entry (module docstring)."""
+    method = method_spec(method).name
+    store = store if store is not None else ResultStore()
+    args = (spec, data, method, schedule, device, flow_epe, reference, tc, tc_flow)
+    key, payload = evaluation_key(*args)
+    shared = shared_evaluation_key(*args) if interval_free(method, schedule) else None
+    return _lookup(store, key, payload, shared, schedule, True)
+
+
+def _lookup(
+    store: ResultStore,
+    key: str,
+    payload: dict[str, Any],
+    shared: tuple[str, dict[str, Any]] | None,
+    schedule: ScheduleSpec,
+    use_cache: bool,
+) -> EvalResult | None:
+    """The stored result of `key`, or of the K-free `shared` key as this K's (then saved under `key`)."""
+    cached = store.load(key) if use_cache else None
+    if cached is None and shared is not None:
+        base = _stored(store, shared[0], use_cache)
+        if base is not None:  # per_frame at another K: this K's fields, stored under its own key
+            cached = for_interval(base, schedule)
+            _save(store, key, cached, payload)
+            cached.cached = True
+    return cached
 
 
 def _stored(store: ResultStore, key: str, use_cache: bool) -> EvalResult | None:
