@@ -102,7 +102,7 @@ def main() -> None:
                ("per_frame", "reference", False), ("query_flow", "reference", False)]  # fmt: skip
     for method, path, batch in configs:
         t0 = time.perf_counter()
-        predictor = VideoPredictor(spec, method, device=args.device, path=path)
+        predictor = VideoPredictor(spec, method, device=args.device, path=path, share_keys=False)
         r = timed(predictor, frames, args.interval, args.rounds, batch)
         name = f"{method} {path}" + (" batched" if batch else "")
         report["runs"][name] = r
@@ -116,7 +116,7 @@ def main() -> None:
         qf = report["runs"][f"query_flow {path}"]
         print(f"{path}: query_flow K={args.interval} = {qf['fps'] / base:.2f}x per-frame FPS, "
               f"non-key/key {qf['nonkey_ms'] / qf['key_ms']:.3f}")  # fmt: skip
-    predictor = VideoPredictor(spec, "query_flow", device=args.device)
+    predictor = VideoPredictor(spec, "query_flow", device=args.device, share_keys=False)
     parts = profile(predictor, frames, args.interval, 1)
     report["profile"] = {
         kind: {n: 1000 * statistics.median(v) for n, v in p.items()} for kind, p in parts.items()

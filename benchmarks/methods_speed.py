@@ -71,7 +71,9 @@ def main() -> None:
     names = [n for n in names if spec.can_run(n)]
     clip = next(resolve_data(args.data, max_clips=1).clips())
     frames = clip.frames[: args.frames]
-    methods = {n: VideoPredictor(spec, n, device=args.device, prune=args.prune) for n in names}
+    methods = {
+        n: VideoPredictor(spec, n, device=args.device, prune=args.prune, share_keys=False) for n in names
+    }
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     for _ in range(args.rounds):
         for n in names:

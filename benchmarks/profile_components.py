@@ -138,7 +138,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = resolve_model(args.model)
-    predictor = VideoPredictor(spec, args.method, device=args.device, path=args.path)
+    predictor = VideoPredictor(spec, args.method, device=args.device, path=args.path, share_keys=False)
     clip = next(resolve_data(args.data, max_clips=1).clips())
     frames = clip.frames[: args.frames]
     per_kind = profile(predictor, frames, args.interval, args.rounds)

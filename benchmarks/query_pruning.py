@@ -53,7 +53,9 @@ def main() -> None:
     try:
         for threshold in (float(t) for t in args.thresholds.split(",")):
             kept.clear()
-            predictor = VideoPredictor(spec, args.method, device=args.device, prune=threshold)
+            predictor = VideoPredictor(
+                spec, args.method, device=args.device, prune=threshold, share_keys=False
+            )
             s = evaluate(predictor, data, args.interval, flow_epe_metric=False, tc=False, costs=False).summary
             rows.append((threshold, s["miou"], float(np.mean(kept)) if kept else float("nan"),
                          s["latency_nonkey_ms"], s["nonkey_key_latency_ratio"]))  # fmt: skip

@@ -214,7 +214,7 @@ def _ignored_split(args: argparse.Namespace) -> list[str]:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from mpvss_core.evaluation.datasets import resolve_data
-    from mpvss_core.evaluation.runner import format_table, run_evaluation
+    from mpvss_core.evaluation.runner import evaluation_order, format_table, run_evaluation
     from mpvss_core.evaluation.store import ResultStore
     from mpvss_core.schedules import ScheduleSpec
     from mpvss_core.spec import resolve_model
@@ -235,9 +235,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     store = ResultStore(args.results)
     if not args.quiet and _is_main():
         print(data.describe())
-    results, rows = [], []
-    for method in args.method:
-        per_d = []
+    # per_frame last: the key frames it shares with copy and the optical-flow baselines (every K-th
+    # frame) are then kept by the bounded key-frame cache; the table keeps the order asked for
+    done: dict[str, list] = {}
+    for method in evaluation_order(list(args.method)):
+        done[method] = []
         for schedule in schedules:
             result = run_evaluation(
                 spec,
@@ -253,8 +255,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 tc=not args.no_tc,
                 tc_flow=args.tc_flow,
             )
-            results.append(result)
-            per_d.append(result.summary)
+            done[method].append(result)
             if args.tables:
                 from mpvss_core.io import atomic_path
 
@@ -262,6 +263,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 for table, frame in (("per_frame", result.per_frame), ("per_clip", result.per_clip)):
                     with atomic_path(Path(args.tables) / f"{tag}_{table}.csv", what="--tables") as tmp:
                         frame.to_csv(tmp, index=False)
+    results, rows = [], []
+    for method in args.method:
+        results += done[method]
+        per_d = [r.summary for r in done[method]]
         rows += per_d
         if len(per_d) > 1:
             rows.append(_mean_over_distances(per_d))

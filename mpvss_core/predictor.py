@@ -185,6 +185,11 @@ class VideoPredictor:
             one copy per `spec.method_identity`, shared by the methods that run the same model); the
             predictor then sets it to its inference path (`MPVSS.use_fast_path`), so predictors that
             share a model share one path.
+        share_keys: share key frames with every predictor of the same model identity for the method
+            (`spec.method_identity`: segmenter + key heads), path and device in this process
+            (`methods.shared_keys`): per_frame, copy and the optical-flow baselines of one model then
+            segment each frame once between them. A shared key frame reports the segmenter time
+            measured when it was computed. False for speed measurements that run the same frames twice.
     Attributes:
         model_spec (the ModelSpec), method (the table name), model (the nn.Module), propagator, device.
     Raises:
@@ -200,6 +205,7 @@ class VideoPredictor:
         path: str = "fast",
         prune: float = 0.0,
         model: MPVSS | None = None,
+        share_keys: bool = True,
     ) -> None:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -207,7 +213,10 @@ class VideoPredictor:
         if model is None:
             model = spec.load(method, device=device)
         self.model_spec: ModelSpec | None = spec
-        self.propagator: Propagator = build_propagator(method, model, path=path, prune=prune)
+        identity = entry.identity if share_keys else None
+        self.propagator: Propagator = build_propagator(
+            method, model, path=path, prune=prune, share_keys=identity
+        )
         self.method: str = self.propagator.method
         # a flow module that was never trained, run because the user asked (resolve_model(allow_untrained))
         self.untrained: bool = entry.untrained

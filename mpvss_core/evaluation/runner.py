@@ -8,10 +8,26 @@
 The store key is the model's identity for the method (`ModelSpec.method_identity`), the data identity,
 the method, the schedule and the options: the same evaluation asked for by the CLI, the app or an analysis is
 computed once and read back everywhere.
+
+per_frame once for every K: per_frame segments every frame whatever the key-frame interval, so its
+labels, scores and timings do not depend on K (its warm-up is frame 0 of the first clip at any K).
+Under a fixed interval it is computed once and stored under a K-free key (`shared_evaluation_key`);
+asked for at any K it is that evaluation with the K-dependent summary fields (`interval`, `schedule`,
+`before_labelled`) set for the K asked (`for_interval`), and stored under the K's own key as well, so
+readers of the store by key (the app's Key-frame interval page) find it; `stored_evaluation` reads
+the store as `run_evaluation` does, without computing (per_frame at a K never asked for included). A
+key-before-labelled schedule chooses which frames are predicted, so there per_frame stays per schedule.
+
+Key frames once per model: evaluations of methods that run the same model identity share their key
+frames in memory (`methods.shared_keys`); `segmenter_calls` and `shared_key_frames` in the summary
+say how many key frames the evaluation segmented itself and how many it received (their timings are
+those measured when they were computed). `evaluation_order` runs per_frame after the methods that
+segment only every K-th frame, so that a bounded cache keeps what the others can use.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +44,20 @@ from mpvss_core.predictor import VideoPredictor
 from mpvss_core.schedules import ScheduleSpec
 from mpvss_core.spec import ModelSpec
 
-__all__ = ["evaluation_key", "format_table", "run_evaluation"]
+__all__ = [
+    "evaluation_key",
+    "evaluation_order",
+    "for_interval",
+    "format_table",
+    "run_evaluation",
+    "shared_evaluation_key",
+    "stored_evaluation",
+]
 
 CLASSICAL_FLOW = "dis_medium"
+# the schedule part of the store key of an evaluation that does not depend on K (per_frame)
+ANY_INTERVAL = "any-K"
+_COMPUTED_HERE: set[tuple[str, str]] = set()  # (store root, key) this process wrote (read back always)
 
 
 def evaluation_key(
@@ -62,6 +89,33 @@ def evaluation_key(
         },
     }
     return result_key(**payload), payload
+
+
+def interval_free(method: str, schedule: ScheduleSpec) -> bool:
+    """An evaluation that is the same at every K: per_frame under a fixed interval (module docstring)."""
+    return method_spec(method).runner == "per_frame" and schedule.before_labelled is None
+
+
+def shared_evaluation_key(*args, **kwargs) -> tuple[str, dict[str, Any]]:
+    """(key, payload) of an interval-free evaluation (`interval_free`) under which every K reads it;
+    the arguments are `evaluation_key`'s."""
+    _, payload = evaluation_key(*args, **kwargs)
+    payload["schedule"] = ANY_INTERVAL
+    return result_key(**payload), payload
+
+
+def for_interval(result: EvalResult, schedule: ScheduleSpec) -> EvalResult:
+    """An interval-free evaluation as the evaluation at `schedule` (its K-dependent summary fields)."""
+    summary = {**result.summary, "interval": schedule.interval, "before_labelled": schedule.before_labelled,
+               "schedule": schedule.describe()}  # fmt: skip
+    return dataclasses.replace(result, summary=summary)
+
+
+def evaluation_order(methods: list[str]) -> list[str]:
+    """`methods` in the order to compute them: per_frame (every frame a key frame) after the others,
+    so that the key frames it shares with copy and the optical-flow baselines (every K-th) are those
+    segmented first and kept by the bounded key-frame cache (`methods.shared_keys`)."""
+    return sorted(methods, key=lambda m: method_spec(m).runner == "per_frame")
 
 
 def run_evaluation(
@@ -96,10 +150,14 @@ def run_evaluation(
     method = method_spec(method).name
     spec.entry(method)  # unavailable methods fail before anything is read
     store = store if store is not None else ResultStore()
-    key, payload = evaluation_key(spec, data, method, schedule, device, flow_epe, reference, tc, tc_flow)
+    args = (spec, data, method, schedule, device, flow_epe, reference, tc, tc_flow)
+    key, payload = evaluation_key(*args)
+    shared = shared_evaluation_key(*args) if interval_free(method, schedule) else None
     info = processes(device)
     # under torchrun every process must take the same branch: the main one decides
-    cached = store.load(key) if use_cache and not keep_labels and info.is_main else None
+    cached = None
+    if not keep_labels and info.is_main:
+        cached = _lookup(store, key, payload, shared, schedule, use_cache)
     if broadcast_object(cached is not None, info):
         return cached if info.is_main else store.load(key)
     if predictor is None:
@@ -110,6 +168,7 @@ def run_evaluation(
     ):
         raise ValueError(f"the predictor runs {predictor.method!r}, not {method!r} of this model")
     refs = PerFrameReference(spec, device=device, store=store)
+    calls, served = predictor.propagator.segmenter_calls, predictor.propagator.keys_served
     result = evaluate(predictor, data, schedule, flow_epe_metric=flow_epe, progress=progress,
                       on_frame=on_frame, keep_labels=keep_labels, reference=reference,
                       per_frame_labels=refs, tc=tc, tc_flow=tc_flow)  # fmt: skip
@@ -117,11 +176,70 @@ def run_evaluation(
     result.summary["model_key"] = payload["model"]
     result.summary["data"] = data.spec
     result.summary["clips"] = data.names
+    # key frames segmented by this evaluation / received from another run of the same weights (their
+    # timings are those measured when they were computed: methods.shared_keys)
+    result.summary["segmenter_calls"] = predictor.propagator.segmenter_calls - calls
+    result.summary["shared_key_frames"] = predictor.propagator.keys_served - served
     if info.is_main:
-        store.save(key, result, payload)
+        if shared is not None:
+            _save(store, shared[0], result, shared[1])
+        _save(store, key, result, payload)
     else:
         result.key = key
     return result
+
+
+def stored_evaluation(
+    spec: ModelSpec,
+    data: DataSet,
+    method: str,
+    schedule: ScheduleSpec,
+    *,
+    device: str = "cpu",
+    store: ResultStore | None = None,
+    flow_epe: bool = True,
+    reference: str = "auto",
+    tc: bool = True,
+    tc_flow: str = "dis",
+) -> EvalResult | None:
+    """The evaluation `run_evaluation` would return from the store, or None; nothing is computed.
+    per_frame at a K never asked for is served from its K-free entry (module docstring)."""
+    method = method_spec(method).name
+    store = store if store is not None else ResultStore()
+    args = (spec, data, method, schedule, device, flow_epe, reference, tc, tc_flow)
+    key, payload = evaluation_key(*args)
+    shared = shared_evaluation_key(*args) if interval_free(method, schedule) else None
+    return _lookup(store, key, payload, shared, schedule, True)
+
+
+def _lookup(
+    store: ResultStore,
+    key: str,
+    payload: dict[str, Any],
+    shared: tuple[str, dict[str, Any]] | None,
+    schedule: ScheduleSpec,
+    use_cache: bool,
+) -> EvalResult | None:
+    """The stored result of `key`, or of the K-free `shared` key as this K's (then saved under `key`)."""
+    cached = store.load(key) if use_cache else None
+    if cached is None and shared is not None:
+        base = _stored(store, shared[0], use_cache)
+        if base is not None:  # per_frame at another K: this K's fields, stored under its own key
+            cached = for_interval(base, schedule)
+            _save(store, key, cached, payload)
+            cached.cached = True
+    return cached
+
+
+def _stored(store: ResultStore, key: str, use_cache: bool) -> EvalResult | None:
+    """The stored result of `key`; without `use_cache` only one this process wrote (`--no-cache`
+    recomputes what earlier runs stored, but per_frame still runs once for every K)."""
+    return store.load(key) if use_cache or (str(store.root), key) in _COMPUTED_HERE else None
+
+
+def _save(store: ResultStore, key: str, result: EvalResult, payload: dict[str, Any]) -> None:
+    store.save(key, result, payload)
+    _COMPUTED_HERE.add((str(store.root), key))
 
 
 def processes(device: str) -> DistInfo:

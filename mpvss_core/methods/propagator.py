@@ -6,7 +6,11 @@ random access to any frame.
         r.index, r.is_key, r.key_index, r.labels                 # HxW uint8
     r = propagator.predict(frames, 7, FixedInterval(5), keys)    # frame 7 alone, the same result
 
-Key frames are identical in every method: `segment_key` -> `semantic_inference` -> argmax. A non-key
+Key frames are identical in every method: `segment_key` -> `semantic_inference` -> argmax; a propagator
+given the content identity of its key-frame weights (`share_keys`, set by `VideoPredictor`) shares them
+with every other propagator of that identity through the process-wide cache of `methods.shared_keys`
+(a frame is segmented once per model; a key frame served from it reports the segmenter time measured
+when it was computed). A non-key
 frame is predicted *directly* from its key frame (and, bi-directionally, from the next key frame),
 never chained frame to frame, so `predict` of frame i only needs frame i and its key frame(s):
 it equals the streamed result exactly, for every method.
@@ -33,6 +37,7 @@ from torch import Tensor
 
 from mpvss_core.errors import InputError
 from mpvss_core.frame_result import FrameResult, check_frame, diagnostic_set, labels_of, to_image_tensor
+from mpvss_core.methods.shared_keys import SHARED_KEYS, SegmentedKey, SharedKey, device_key, frame_digest
 from mpvss_core.methods.table import MethodSpec, method_spec
 from mpvss_core.modeling import semantic
 from mpvss_core.modeling.mpvss import MPVSS, KeyState
@@ -54,10 +59,11 @@ class KeyFrame:
     frame: np.ndarray
     state: KeyState
     labels: np.ndarray
-    seconds: float
+    seconds: float  # the segmenter time measured when it was computed (by this run or, shared, another)
     gray: np.ndarray | None = None  # classical flow's grey image, made on first use
     charged: bool = False  # its segmenter time has been charged to a result
     keep: Tensor | None = None  # the queries propagated from it (query pruning), chosen on first use
+    shared: bool = False  # served by the shared key-frame cache (`methods.shared_keys`), not segmented here
 
 
 class KeyCache(OrderedDict):
@@ -98,11 +104,17 @@ class Propagator:
         method_spec: its table entry.
         model: the MPVSS model whose segmenter (and flow module) run.
         device: where the model is.
+        share_keys: the content identity of the weights that segment its key frames
+            (`ModelSpec.method_identity`: segmenter + key heads); key frames are shared with every
+            propagator of the same identity, path and device (`methods.shared_keys`). None: not shared.
+        segmenter_calls, keys_served: key frames this propagator segmented / received from the cache.
     """
 
     every_frame_key = False  # per_frame
 
-    def __init__(self, model: MPVSS, method: str, path: str = "fast", prune: float = 0.0) -> None:
+    def __init__(
+        self, model: MPVSS, method: str, path: str = "fast", prune: float = 0.0, share_keys: str | None = None
+    ) -> None:
         if path not in PATHS:
             raise ValueError(f"path must be one of {PATHS}, got {path!r}")
         if not 0.0 <= prune < 1.0:
@@ -116,6 +128,9 @@ class Propagator:
         # on CUDA the fast path runs the networks in bfloat16 (autocast); sampling grids, warping and
         # semantic inference stay float32 (`modeling.warp`, `semantic_labels`)
         self.bf16 = path == "fast" and self.device.type == "cuda"
+        self.share_keys = share_keys
+        self.segmenter_calls = 0
+        self.keys_served = 0
 
     def autocast(self):
         """bfloat16 autocast on CUDA for the fast path, a no-op context elsewhere."""
@@ -266,14 +281,32 @@ class Propagator:
 
     # --- key frames (identical in every method) ------------------------------------------------------
     def segment(self, frame: np.ndarray, index: int) -> KeyFrame:
-        """Run the segmenter on a key frame (HxWx3 uint8) -> its KeyFrame."""
+        """Run the segmenter on a key frame (HxWx3 uint8) -> its KeyFrame, or take the output of the
+        same weights on the same frame from the shared cache (`methods.shared_keys`): its `seconds`
+        are then those measured when it was computed, charged to this run's result as if measured here."""
+        key = self._shared_key(frame, index)
+        hit = None if key is None else SHARED_KEYS.get(key)
+        if hit is not None:
+            self.keys_served += 1
+            state = hit.state_for(to_image_tensor(frame, self.device))
+            return KeyFrame(index, frame, state, hit.labels, hit.seconds, shared=True)
         t0 = time.perf_counter()
         image = to_image_tensor(frame, self.device)
         with self.autocast():
             state = self.model.segment_key(image)
         labels = self.labels([(*state.key_prediction, 1.0)], frame.shape[:2])
         sync(self.device)
-        return KeyFrame(index, frame, state, labels, time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        self.segmenter_calls += 1
+        if key is not None:
+            SHARED_KEYS.put(key, SegmentedKey.of(state, labels, seconds))
+        return KeyFrame(index, frame, state, labels, seconds)
+
+    def _shared_key(self, frame: np.ndarray, index: int) -> SharedKey | None:
+        """The cache key of a key frame, or None when this propagator does not share (or sharing is off)."""
+        if self.share_keys is None or not SHARED_KEYS.enabled:
+            return None
+        return SharedKey(self.share_keys, self.path, device_key(self.device), index, frame_digest(frame))
 
     def _key_result(self, key: KeyFrame, diag: frozenset[str], read_s: float) -> FrameResult:
         t0 = time.perf_counter()
