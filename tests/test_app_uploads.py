@@ -6,6 +6,7 @@ files, no Deploy button). AppTest with the tiny random model (MPVSS_APP_TEST=1),
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,39 @@ def test_ties_leave_out_classes_both_methods_score_zero_in() -> None:
     assert f"tie in {ties} categories" in caption
     if zero.any():  # the random tiny model misses classes in both methods: named apart, not as ties
         assert "Found by neither (0 vs 0, not counted)" in caption
+
+
+# --- item 7: offline, no Deploy button ------------------------------------------------------------------
+def test_the_toolbar_has_no_deploy_button() -> None:
+    text = (ROOT / ".streamlit" / "config.toml").read_text()  # (tomllib needs Python 3.11)
+    client = re.search(r"^\[client\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    assert client and re.search(r'^toolbarMode = "minimal"$', client[1], re.M)  # no Deploy, no rerun menu
+
+
+def test_external_requests_are_told_apart_from_the_apps_own() -> None:
+    from tests.app_browser import external
+
+    app = "http://127.0.0.1:8765"
+    urls = [f"{app}/static/js/main.js", "data:image/png;base64,AA", "ws://127.0.0.1:8765/_stcore/stream"]
+    assert external(urls, app) == []
+    icon = "https://fonts.gstatic.com/s/i/short-term/release/materialsymbolsrounded/movie/default/24px.svg"
+    assert external([*urls, icon], app) == [icon]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_served_pages_ask_no_external_host(tmp_path) -> None:
+    """The served pages in headless Chromium, every request logged: none leaves the app's server (the
+    tab icon was a `:material/` icon, fetched from fonts.gstatic.com)."""
+    from tests.app_browser import CHROMIUM, app_server, visit_pages
+
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    env = {"MPVSS_APP_TEST": "1", "MPVSS_APP_DATA": str(tmp_path / "d"), "MPVSS_RESULTS": str(tmp_path / "r")}
+    pages = {"compare", "flow", "attention", "per_category"}
+    with app_server(env) as url:
+        problems = visit_pages(url, tmp_path / "shots", (1400, 900), 180_000, only=pages)
+    assert set(problems) == pages
+    assert not any(problems.values()), problems  # "asked an external host for ..." among them
