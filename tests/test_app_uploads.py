@@ -151,3 +151,29 @@ def test_served_pages_ask_no_external_host(tmp_path) -> None:
         problems = visit_pages(url, tmp_path / "shots", (1400, 900), 180_000, only=pages)
     assert set(problems) == pages
     assert not any(problems.values()), problems  # "asked an external host for ..." among them
+
+
+# --- item 7: Flow explorer's colour scale -------------------------------------------------------------------
+def _saturation(at: AppTest) -> tuple[float, str]:
+    text = next(c.value for c in at.caption if "Colour saturates at" in c.value)
+    m = re.search(r"Colour saturates at ([0-9.]+) px\*\* \(([^)]*)\)", text)
+    assert m, text
+    return float(m[1]), m[2]
+
+
+def test_flow_explorer_offers_a_per_frame_scale_and_shows_its_value() -> None:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("views/flow.py").run()
+    _ok(at)
+    assert at.radio(key="flow_scale_mode").value == "clip"  # the default: one scale for the clip
+    clip_px, what = _saturation(at)
+    assert clip_px > 0 and what.startswith("fixed for the clip")
+    at.radio(key="flow_scale_mode").set_value("frame").run()
+    _ok(at)
+    frame_px, what = _saturation(at)
+    assert what.startswith("this frame's") and frame_px > 0 and frame_px != clip_px
+    at.radio(key="flow_scale_mode").set_value("manual").run()
+    at.number_input[0].set_value(7.5).run()
+    _ok(at)
+    assert _saturation(at) == (7.5, "set by hand")
