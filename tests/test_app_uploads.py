@@ -6,6 +6,7 @@ files, no Deploy button). AppTest with the tiny random model (MPVSS_APP_TEST=1),
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -177,3 +178,26 @@ def test_flow_explorer_offers_a_per_frame_scale_and_shows_its_value() -> None:
     at.number_input[0].set_value(7.5).run()
     _ok(at)
     assert _saturation(at) == (7.5, "set by hand")
+
+
+# --- item 7: Attention tied to the stage / scale grid -----------------------------------------------------
+def _nodes(node, kind: str) -> list:
+    out = [c for child in getattr(node, "children", {}).values() for c in _nodes(child, kind)]
+    return out + ([node] if getattr(node, "type", None) == kind else [])
+
+
+def test_attention_cells_and_layer_chart_name_their_stage_and_scale() -> None:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("views/attention.py").run()
+    _ok(at)
+    captions = [img.caption for n in _nodes(at._tree, "image") for img in n.proto.imgs]
+    assert captions and all(
+        re.fullmatch(r"layer \d+ · stage \d · conv\d · motion share [0-9.]+", c) for c in captions
+    )
+    labels = [m.value for m in at.markdown]
+    assert {"**stage 1**", "**stage 2**", "**stage 3**"} <= set(labels)  # page text, not pixels
+    chart = next(n for n in _nodes(at._tree, "plotly_chart") if "attn_mass" in n.proto.id)
+    ticks = json.loads(chart.proto.spec)["data"][0]["x"]
+    assert ticks[0] == "0: stage 1 · conv6"  # each layer named by its cell of the grid
+    assert all(re.fullmatch(r"\d+: stage \d · conv\d", t) for t in ticks)
