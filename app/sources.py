@@ -111,6 +111,11 @@ def synthetic_clip(seed: int, frames: int, size: tuple[int, int]) -> Clip:
     return render_clip(int(seed), int(frames), tuple(size))
 
 
+def is_builtin(clip: Clip) -> bool:
+    """A clip of the synthetic benchmark rendered by `synthetic_clip` (the shipped model's own domain)."""
+    return clip.source.startswith("synthetic seed ")
+
+
 def clip_digest(clip: Clip) -> str:
     """Content hash of a clip's frames and labels (cache keys of every prediction)."""
     h = hashlib.sha256(f"{clip.frames.shape}:{clip.class_names}".encode())

@@ -91,17 +91,25 @@ def app_server(env: dict[str, str] | None = None, timeout: float = 90.0) -> Iter
             proc.kill()
 
 
+def _running(page) -> bool:
+    """The script is running: the app root says so (`data-test-script-state`), or the status widget
+    shows (it is hidden with `client.toolbarMode = "minimal"`, so the root's state is what counts)."""
+    state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
+    if state in ("running", "rerunRequested"):
+        return True
+    widget = page.query_selector('[data-testid="stStatusWidget"]')
+    return widget is not None and widget.is_visible() and state is None
+
+
 def wait_rendered(page, timeout_ms: int) -> None:
-    """Wait until the page's script run has finished (the status widget shows no running state)."""
+    """Wait until the page's script run has finished (and stays finished: no rerun right after)."""
     page.wait_for_selector('[data-testid="stMain"]', timeout=timeout_ms)
     page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
     deadline = time.monotonic() + timeout_ms / 1000
     while time.monotonic() < deadline:
-        running = page.query_selector('[data-testid="stStatusWidget"]')
-        if running is None or not running.is_visible():
+        if not _running(page):
             page.wait_for_timeout(800)  # let charts draw; re-check the run did not restart
-            again = page.query_selector('[data-testid="stStatusWidget"]')
-            if again is None or not again.is_visible():
+            if not _running(page):
                 return
         page.wait_for_timeout(500)
     raise TimeoutError("the page kept running")

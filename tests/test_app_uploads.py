@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -201,3 +203,23 @@ def test_attention_cells_and_layer_chart_name_their_stage_and_scale() -> None:
     ticks = json.loads(chart.proto.spec)["data"][0]["x"]
     assert ticks[0] == "0: stage 1 · conv6"  # each layer named by its cell of the grid
     assert all(re.fullmatch(r"\d+: stage \d · conv\d", t) for t in ticks)
+
+
+# --- item 7: files the app writes are 0644 ------------------------------------------------------------------
+def test_files_the_app_writes_are_0644(tmp_path, monkeypatch) -> None:
+    old = os.umask(0o022)  # the usual umask; mkstemp / mkdtemp alone would give 0600 / 0700
+    try:
+        results = tmp_path / "results"
+        monkeypatch.setenv("MPVSS_RESULTS", str(results))
+        saved = sources.save_upload("clip.mp4", _video(3), tmp_path / "uploads")
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o644
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.run()
+        at.multiselect(key="methods").set_value(["copy"]).run()
+        _ok(at)
+        written = list(results.rglob("*"))
+        assert any(p.is_file() for p in written)  # the evaluation was stored
+        modes = {str(p.relative_to(results)): stat.S_IMODE(p.stat().st_mode) for p in written}
+        assert all(m == (0o755 if (results / p).is_dir() else 0o644) for p, m in modes.items()), modes
+    finally:
+        os.umask(old)

@@ -44,12 +44,12 @@ def page_header(title: str, intro: str) -> state.Settings:
 
 def banner(s: state.Settings) -> str:
     """What the user must know before reading a score (markdown; "" when nothing): the model's training
-    domain (on footage that is not the built-in clip or has no ground truth), what the scores are on a
+    domain (on a clip that is not a built-in one, or has no ground truth), what the scores are on a
     clip without ground truth, the stage-0 key-heads switch where it changes the picture, and how the
     clip's labels were matched to the model's classes."""
     parts = []
     domain = sources.training_domain(s.spec)
-    if domain and (s.clip.source or not s.has_ground_truth):
+    if domain and (not sources.is_builtin(s.clip) or not s.has_ground_truth):
         parts.append(
             f"**Model domain**: `{s.spec.label}` was trained on {domain}. On other footage its classes can "
             "be wrong (a path labelled as road or car): look at the overlays before reading any score."
