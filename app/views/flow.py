@@ -49,8 +49,8 @@ else:
         scale, what = flow_panels.colour_scale(s, ff, mode)
     left.caption(
         f"**Colour saturates at {scale:.1f} px** ({what}). Frame {index}, propagated "
-        f"{index - r.key_index} frames from key frame {r.key_index}. EPE: end-point error against the "
-        "exact flow at its valid pixels."
+        f"{index - r.key_index} frame{'s' * (index - r.key_index != 1)} from key frame {r.key_index}. "
+        "EPE: end-point error against the exact flow at its valid pixels."
     )
     right.image(colour_wheel_legend(120, scale), caption="hue = direction, saturation = magnitude", width=120)
     images = flow_panels.flow_images(ff, scale)
