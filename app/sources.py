@@ -29,7 +29,7 @@ from mpvss_core.data.readers.common import MiB
 from mpvss_core.data.synthetic import SPLITS, render_clip
 from mpvss_core.errors import InputError
 from mpvss_core.evaluation.datasets import resolve_data
-from mpvss_core.spec import ASSETS, DEFAULT_MODEL
+from mpvss_core.spec import ASSETS, DEFAULT_MODEL, ModelSpec
 
 # Caps on user clips: every frame costs a segmenter or flow pass on a CPU, so the defaults are far below
 # the readers'. A user (e.g. on a GPU) can raise frames and side in the sidebar up to the server's
@@ -111,6 +111,11 @@ def synthetic_clip(seed: int, frames: int, size: tuple[int, int]) -> Clip:
     return render_clip(int(seed), int(frames), tuple(size))
 
 
+def is_builtin(clip: Clip) -> bool:
+    """A clip of the synthetic benchmark rendered by `synthetic_clip` (the shipped model's own domain)."""
+    return clip.source.startswith("synthetic seed ")
+
+
 def clip_digest(clip: Clip) -> str:
     """Content hash of a clip's frames and labels (cache keys of every prediction)."""
     h = hashlib.sha256(f"{clip.frames.shape}:{clip.class_names}".encode())
@@ -187,3 +192,67 @@ def load_dataset_clip(path: str, clip_name: str, limits: ReaderLimits = UPLOAD_L
     if clip.num_frames < 2:
         raise InputError(f"'{clip_name}' has {clip.num_frames} frame: at least 2 are needed to propagate")
     return clip
+
+
+# --- what the user should know about the model and the clip (the page header shows it) ----------------
+_DATA_ARG = re.compile(r"--data[ =](\S+)")
+SYNTHETIC_DOMAIN = "the synthetic street benchmark only (`mpvss data synth`)"
+
+
+def _record_data(record: object) -> list[str]:
+    """Every `--data` of a training record and of the runs it continued from (bundle records chain them
+    under "continued_from")."""
+    out: list[str] = []
+    while isinstance(record, dict):
+        out += _DATA_ARG.findall(str(record.get("command", "")))
+        record = record.get("continued_from")
+    return out
+
+
+def training_domain(spec: ModelSpec) -> str | None:
+    """What the model's segmenter was trained on, from its own metadata (None: random weights).
+
+    The training records name the data of every run (`--data` of the recorded command, for a bundle
+    also of the runs it continued from); a folder of `mpvss data synth` output is the synthetic street
+    benchmark. Without a record the answer says so rather than guessing.
+    """
+    if spec.random_init:
+        return None
+    seg = spec.entry(spec.methods[0]).trained.get("segmenter", "") if spec.methods else ""
+    data = _record_data(spec.records.get("segmenter")) or _DATA_ARG.findall(seg)
+    if data and all("synth" in Path(d).name.lower() or d.startswith("synthetic") for d in data):
+        return SYNTHETIC_DOMAIN
+    if data:
+        return "the data of its training record: " + ", ".join(f"`{d}`" for d in dict.fromkeys(data))
+    if spec.kind == "hf":
+        return "what its Hugging Face model card says (the folder records no training data)"
+    return "data its metadata does not name (no `--data` in its training record)"
+
+
+def _flat(frame: np.ndarray) -> tuple[float, float]:
+    """(mean, standard deviation) of a frame's brightness, on every 4th pixel (cheap on every rerun)."""
+    grey = np.asarray(frame[::4, ::4], np.float32).mean(axis=-1)
+    return float(grey.mean()), float(grey.std())
+
+
+BLACK_MEAN, FLAT_STD = 16.0, 4.0  # 0-255 brightness: below this mean and spread a frame is black / flat
+
+
+def clip_warnings(clip: Clip) -> list[str]:
+    """What a reader changed (caps, downscaling, conversions: the clip's notes, sizes as WxH) and what
+    is wrong with the clip's content: a black or near-constant first frame (key frame 0: every method
+    segments it, and the propagating ones carry its masks to the next key frame), other such frames."""
+    out = list(clip.notes)
+    mean, std = _flat(clip.frames[0])
+    if std < FLAT_STD:
+        what = "black" if mean < BLACK_MEAN else f"nearly one colour (mean brightness {mean:.0f}/255)"
+        out.insert(
+            0,
+            f"the first frame is {what}: it is key frame 0, so the propagating methods carry a "
+            "segmentation of nothing until the next key frame (trim the clip's start, e.g. a fade-in)",
+        )
+    flat = [i for i in range(1, clip.num_frames) if _flat(clip.frames[i])[1] < FLAT_STD]
+    if flat:
+        shown = ", ".join(str(i) for i in flat[:8]) + (" ..." if len(flat) > 8 else "")
+        out.append(f"{len(flat)} more frame(s) black or one colour: {shown}")
+    return out

@@ -16,10 +16,24 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from app import state  # noqa: E402
 from app.components import sidebar  # noqa: E402
+from mpvss_core.labels import SYNTH_PALETTE  # noqa: E402
+
+
+def _page_icon() -> Image.Image:
+    """The tab's icon as pixels (a 2x2 grid of class colours), served by the app itself: a `:material/`
+    page icon is fetched from fonts.gstatic.com (and an emoji one from a CDN), and the app works offline.
+    The navigation's material icons are drawn from the font Streamlit bundles, so they stay."""
+    icon = np.empty((32, 32, 3), np.uint8)
+    for i, (y, x) in enumerate(((0, 0), (0, 16), (16, 0), (16, 16))):
+        icon[y : y + 16, x : x + 16] = SYNTH_PALETTE[(2, 0, 8, 13)[i]]
+    return Image.fromarray(icon)
+
 
 VIEWS = Path(__file__).resolve().parent / "views"
 PAGES = {
@@ -37,7 +51,7 @@ PAGES = {
     "Paper": [st.Page(VIEWS / "reproduce.py", title="Reproduce", icon=":material/science:")],
 }
 
-st.set_page_config(page_title="MPVSS Studio", page_icon=":material/movie:", layout="wide")
+st.set_page_config(page_title="MPVSS Studio", page_icon=_page_icon(), layout="wide")
 nav = st.navigation(PAGES)
 state.set_settings(sidebar.render())
 nav.run()

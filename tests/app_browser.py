@@ -5,6 +5,7 @@ and run as a script for the README's pictures (shipped model, 1400 px wide, full
     python -m tests.app_browser --out docs            # writes docs/app_<page>.png
     python -m tests.app_browser --out docs --upload   # uploads the table clip of tests/footage.py in
                                                       # the sidebar: docs/upload_<page>.png
+    python -m tests.app_browser --out /tmp/shots --pages flow,attention   # some pages only
 
 With an upload, pages are reached through the sidebar's navigation links (a page load would start a
 new session and lose the uploaded file), as a user clicks through them.
@@ -23,6 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -89,17 +91,25 @@ def app_server(env: dict[str, str] | None = None, timeout: float = 90.0) -> Iter
             proc.kill()
 
 
+def _running(page) -> bool:
+    """The script is running: the app root says so (`data-test-script-state`), or the status widget
+    shows (it is hidden with `client.toolbarMode = "minimal"`, so the root's state is what counts)."""
+    state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
+    if state in ("running", "rerunRequested"):
+        return True
+    widget = page.query_selector('[data-testid="stStatusWidget"]')
+    return widget is not None and widget.is_visible() and state is None
+
+
 def wait_rendered(page, timeout_ms: int) -> None:
-    """Wait until the page's script run has finished (the status widget shows no running state)."""
+    """Wait until the page's script run has finished (and stays finished: no rerun right after)."""
     page.wait_for_selector('[data-testid="stMain"]', timeout=timeout_ms)
     page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
     deadline = time.monotonic() + timeout_ms / 1000
     while time.monotonic() < deadline:
-        running = page.query_selector('[data-testid="stStatusWidget"]')
-        if running is None or not running.is_visible():
+        if not _running(page):
             page.wait_for_timeout(800)  # let charts draw; re-check the run did not restart
-            again = page.query_selector('[data-testid="stStatusWidget"]')
-            if again is None or not again.is_visible():
+            if not _running(page):
                 return
         page.wait_for_timeout(500)
     raise TimeoutError("the page kept running")
@@ -114,8 +124,13 @@ def visit_pages(
     clicks: dict[str, str] | None = None,
     upload: Path | None = None,
     expect_text: str | None = None,
+    only: set[str] | None = None,
 ):
     """Open every page, wait for it, screenshot it (full page); returns {name: [error texts]}.
+
+    Every request the browser makes is logged (`page.on("request")`): one to any host but the app's
+    own is a problem of the page that made it (the app must work offline). `only`: the names of the
+    pages to visit (all when None; with an upload the first page is still opened, for the uploader).
 
     `clicks` maps a page name to the label of a button pressed (and waited for) before the screenshot.
     `upload`: choose "Upload" as the clip source on the first page, give the uploader this file, and
@@ -129,7 +144,12 @@ def visit_pages(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
         for i, (path, name) in enumerate(PAGES.items()):
+            if only is not None and name not in only and not (upload is not None and i == 0):
+                continue
+            requested.clear()
             if upload is None:
                 page.goto(f"{url}/{path}", wait_until="domcontentloaded")
             elif i == 0:
@@ -142,6 +162,8 @@ def visit_pages(
                     str(upload)
                 )
                 page.wait_for_timeout(1500)
+                if only is not None and name not in only:
+                    continue  # the upload is in the session: go on to the pages asked for
             else:
                 page.locator('[data-testid="stSidebarNav"] a').nth(i).click()
                 page.wait_for_timeout(1000)
@@ -158,11 +180,24 @@ def visit_pages(
             errors += [e.inner_text() for e in page.query_selector_all('[data-testid="stAlertContentError"]')]
             if expect_text and expect_text not in page.locator('[data-testid="stMain"]').inner_text():
                 errors.append(f"the page does not show {expect_text!r}")
+            errors += [f"asked an external host for {u}" for u in external(requested, url)]
             problems[name] = errors
             page.screenshot(path=str(out / f"{prefix}{name}.png"), full_page=True)
             page.set_viewport_size({"width": size[0], "height": size[1]})
         browser.close()
     return problems
+
+
+def external(urls: list[str], app_url: str) -> list[str]:
+    """The requested URLs that leave the app's server (inline data: and blob: URLs stay in the page)."""
+    own = urlsplit(app_url).netloc
+    return sorted(
+        {
+            u
+            for u in urls
+            if urlsplit(u).scheme in ("http", "https", "ws", "wss") and urlsplit(u).netloc != own
+        }
+    )
 
 
 def main() -> int:
@@ -173,6 +208,7 @@ def main() -> int:
     ap.add_argument(
         "--upload", action="store_true", help="upload the table clip (tests/footage.py): upload_<page>.png"
     )
+    ap.add_argument("--pages", help="comma-separated page names to visit (default: all), e.g. flow,attention")
     args = ap.parse_args()
     out = Path(args.out)
     upload = None
@@ -193,6 +229,7 @@ def main() -> int:
             clicks=clicks,
             upload=upload,
             prefix="upload_" if upload else "app_",
+            only=set(args.pages.split(",")) if args.pages else None,
         )
     for name, errors in problems.items():
         print(f"{name}: {errors if errors else 'ok'}")

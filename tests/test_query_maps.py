@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,13 @@ from mpvss_core.data.synthetic import render_clip
 from mpvss_core.modeling.warp import resize_flow
 from mpvss_core.predictor import VideoPredictor
 from mpvss_core.spec import resolve_model
-from mpvss_core.viz.query_maps import grid_flow_to_frame, query_mask_probs, query_table, winner_queries
+from mpvss_core.viz.query_maps import (
+    grid_flow_to_frame,
+    query_mask_probs,
+    query_table,
+    sigmoid,
+    winner_queries,
+)
 
 
 def test_grid_flow_matches_resize_flow_and_crops_padding() -> None:
@@ -56,3 +64,14 @@ def test_winner_flow_of_a_learned_method_is_reproduced() -> None:
     assert agree > 0.99  # ties between equal scores may pick another query at a few pixels
     probs = query_mask_probs(r.mask_logits, r.labels.shape)
     assert probs.shape == (r.mask_logits.shape[0], 64, 128) and 0 <= probs.min() <= probs.max() <= 1
+
+
+def test_mask_probabilities_of_extreme_logits_raise_no_overflow_warning() -> None:
+    # warped mask logits far from a segment reach -1e4 and beyond: 1 + exp(-x) overflowed float32
+    logits = np.array([[[-1e6, -1e4, -100.0, 0.0], [100.0, 1e4, 1e6, -88.0]]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any RuntimeWarning (overflow in exp) fails the test
+        probs = query_mask_probs(np.repeat(np.repeat(logits, 8, 1), 8, 2), (64, 128))
+        exact = sigmoid(np.linspace(-30, 30, 61, dtype=np.float32))
+    assert probs.min() == 0.0 and probs.max() == 1.0 and np.isfinite(probs).all()
+    np.testing.assert_allclose(exact, 1 / (1 + np.exp(-np.linspace(-30, 30, 61))), rtol=1e-5, atol=1e-7)

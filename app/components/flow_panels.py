@@ -54,6 +54,34 @@ def clip_scale(digest: str, interval: int, _s: state.Settings) -> float | None:
     return flow_scale([f for f, _ in pairs], [v for _, v in pairs])
 
 
+SCALES = {
+    "clip": "Whole clip (fixed)",
+    "frame": "This frame",
+    "manual": "Manual",
+}
+
+
+def frame_scale(ff: FrameFlows) -> float:
+    """The colour scale of this frame alone: the 99th percentile of its flows' magnitudes (a small flow,
+    e.g. one frame from its key frame, then fills the colour range instead of staying nearly white)."""
+    flows, valid = list(ff.maps.values()), [None] * len(ff.maps)
+    if ff.exact is not None:
+        flows.append(ff.exact[0])
+        valid.append(ff.exact[1])
+    return flow_scale(flows, valid)
+
+
+def colour_scale(s: state.Settings, ff: FrameFlows, mode: str) -> tuple[float, str]:
+    """(scale in px, what it is) of a `SCALES` mode other than "manual": the whole clip's scale comes
+    from its exact flows; a clip without them (an upload) has only this frame's flows to go by."""
+    if mode == "clip":
+        auto = clip_scale(s.digest, s.interval, s)
+        if auto is not None:
+            return auto, "fixed for the clip: 99th percentile of its exact flows"
+        return frame_scale(ff), "this frame's: the clip has no exact flow to fix one for the whole clip"
+    return frame_scale(ff), "this frame's: 99th percentile of its flows"
+
+
 def epe(
     flow: np.ndarray, exact: tuple[np.ndarray, np.ndarray] | None, where: np.ndarray | None = None
 ) -> str:

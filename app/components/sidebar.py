@@ -34,6 +34,7 @@ def model_choices() -> dict[str, str]:
 
 
 SOURCES = ("Built-in clip", "Upload", "Dataset folder")
+STAGE0_SWITCH = "Key frames: stage-0 heads (not the paper's recipe)"  # the page banner names it
 
 
 def _model(errors: list[str]) -> ModelSpec:
@@ -64,7 +65,7 @@ def _model(errors: list[str]) -> ModelSpec:
         if not spec.methods:
             raise InputError(f"model {text!r} can run no method")
         if spec.kind == "bundle" and st.sidebar.checkbox(
-            "Key frames: stage-0 heads (not the paper's recipe)",
+            STAGE0_SWITCH,
             key="key_heads_stage0",
             help="Stage 1 retrains the class and mask heads with the flow module, which costs key frames "
             "accuracy. With this, learned methods segment key frames with the segmenter's own decoder "

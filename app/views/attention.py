@@ -10,7 +10,7 @@ import streamlit as st
 from app import state
 from app.components import flow_panels
 from app.components.header import page_header
-from mpvss_core.viz import attention_heatmap, tile_images
+from mpvss_core.viz import attention_heatmap
 
 VARIANTS = {
     "query_flow": "with Q_O^k initialisation",
@@ -52,38 +52,46 @@ else:
     mass_rows = []
     for v, r in results.items():
         layers = r.attention or []
-        scales = list(dict.fromkeys(a["scale"] for a in layers))
         st.subheader(f"{v}: {VARIANTS[v]}")
         if not layers:
             st.info("This method returned no attention maps.")
             continue
-        images = [attention_heatmap(a["maps"][q], frame) for a in layers]
-        titles = [
-            f"stage {a['stage'] + 1} · {a['scale']} ({a['maps'].shape[1]}x{a['maps'].shape[2]})"
-            for a in layers
-        ]
-        st.image(tile_images(images, titles, columns=len(scales)), width="stretch")
+        # one row per decoder stage, one column per scale: the grid the layers run through (layer =
+        # stage x scales + scale), labelled in page text (titles burnt into one picture were unreadable)
+        scales = list(dict.fromkeys(a["scale"] for a in layers))
+        stages = sorted({a["stage"] for a in layers})
+        grid = {(a["stage"], a["scale"]): a for a in layers}
+        head = st.columns([1] + [3] * len(scales))
+        head[0].markdown("**stage**")
+        for col, sc in zip(head[1:], scales, strict=True):
+            a = next(x for x in layers if x["scale"] == sc)
+            col.markdown(f"**{sc}** · {a['maps'].shape[2]}x{a['maps'].shape[1]} motion tokens (WxH)")
+        for stage in stages:
+            row = st.columns([1] + [3] * len(scales))
+            row[0].markdown(f"**stage {stage + 1}**")
+            for col, sc in zip(row[1:], scales, strict=True):
+                a = grid.get((stage, sc))
+                if a is not None:
+                    share = float(a["motion_mass"][q])
+                    col.image(
+                        attention_heatmap(a["maps"][q], frame),
+                        caption=f"layer {a['layer']} · stage {stage + 1} · {sc} · motion share {share:.2f}",
+                        width="stretch",
+                    )
         mass_rows += [
             {
                 "variant": v,
-                "layer": a["layer"],
-                "stage": a["stage"] + 1,
-                "scale": a["scale"],
+                "layer": f"{a['layer']}: stage {a['stage'] + 1} · {a['scale']}",
                 "motion share": float(a["motion_mass"][q]),
             }
             for a in layers
         ]
     if mass_rows:
-        st.subheader("Share of attention on motion tokens (vs the other queries)")
+        st.subheader("Share of attention on motion tokens (vs the other queries), layer by layer")
+        st.caption("Each layer is one cell of the grids above: stage after stage, each scale in turn.")
         mass = pd.DataFrame(mass_rows)
         fig = px.line(
-            mass,
-            x="layer",
-            y="motion share",
-            color="variant",
-            markers=True,
-            hover_data=["stage", "scale"],
-            height=320,
-            range_y=[0, 1.02],
+            mass, x="layer", y="motion share", color="variant", markers=True, height=360, range_y=[0, 1.02]
         )
+        fig.update_xaxes(type="category", tickangle=-30, title=None)
         st.plotly_chart(fig, key="attn_mass")

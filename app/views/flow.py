@@ -34,16 +34,22 @@ else:
     index = c2.select_slider("Non-key frame", nonkey, key="flow_frame")
     r = state.frame_diagnostics(s, name, index)
     ff = flow_panels.frame_flows(s, r)
-    auto = flow_panels.clip_scale(s.digest, s.interval, s) or flow_panels.flow_scale(list(ff.maps.values()))
     left, right = st.columns([4, 1])
-    scale = left.number_input(
-        "Colour scale: flow magnitude (px) at full saturation, fixed for the clip",
-        min_value=0.1,
-        value=round(float(auto), 1),
-        step=0.5,
+    modes = flow_panels.SCALES
+    mode = left.radio(
+        "Colour scale", list(modes), format_func=modes.get, horizontal=True, key="flow_scale_mode"
     )
+    if mode == "manual":
+        start = flow_panels.clip_scale(s.digest, s.interval, s) or 10.0  # one start for every frame
+        scale = left.number_input(
+            "Flow magnitude (px) at full saturation", min_value=0.1, value=round(float(start), 1), step=0.5
+        )
+        what = "set by hand"
+    else:
+        scale, what = flow_panels.colour_scale(s, ff, mode)
     left.caption(
-        f"Frame {index}, propagated {index - r.key_index} frames from key frame {r.key_index}. "
+        f"**Colour saturates at {scale:.1f} px** ({what}). Frame {index}, propagated "
+        f"{index - r.key_index} frame{'s' * (index - r.key_index != 1)} from key frame {r.key_index}. "
         "EPE: end-point error against the exact flow at its valid pixels."
     )
     right.image(colour_wheel_legend(120, scale), caption="hue = direction, saturation = magnitude", width=120)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from mpvss_core.frame_result import mask_logits_to_frame, query_flows_to_frame
 
-__all__ = ["grid_flow_to_frame", "query_mask_probs", "query_table", "winner_queries"]
+__all__ = ["grid_flow_to_frame", "query_mask_probs", "query_table", "sigmoid", "winner_queries"]
 
 
 def grid_flow_to_frame(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -45,7 +45,15 @@ def query_mask_probs(mask_logits: np.ndarray, size: tuple[int, int]) -> np.ndarr
     logits = np.asarray(mask_logits, np.float32)
     if logits.ndim != 3:
         raise ValueError(f"mask_logits must be Qxhxw, got shape {logits.shape}")
-    return 1.0 / (1.0 + np.exp(-mask_logits_to_frame(logits, size)))
+    return sigmoid(mask_logits_to_frame(logits, size))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) without overflow: exp(-log(1 + exp(-x))), with log(1 + exp(-x)) as
+    `np.logaddexp(0, -x)`, which never forms exp of a large number (warped mask logits reach -1e4 and
+    beyond far from a segment, where 1 + exp(-x) overflows float32 and numpy warns)."""
+    x = np.asarray(x, np.float32)
+    return np.exp(-np.logaddexp(np.float32(0.0), -x))
 
 
 def winner_queries(mask_logits: np.ndarray, class_probs: np.ndarray, labels: np.ndarray) -> np.ndarray:

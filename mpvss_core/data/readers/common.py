@@ -112,13 +112,6 @@ class ClipBuilder:
         if self.size is None:
             self.size, self.first_name = (h, w), name
             self.out_size = capped_size(h, w, self.limits.max_side)
-            if self.out_size != self.size:
-                oh, ow = self.out_size
-                self.notes.append(
-                    f"resolution cap: frames downscaled from {w}x{h} to {ow}x{oh} "
-                    f"(max_side={self.limits.max_side}); labels kept at {w}x{h}, predictions are "
-                    "scored at that size"
-                )
         elif (h, w) != self.size:
             raise InputError(
                 f"frame '{name}' is {w}x{h} but '{self.first_name}' is {self.size[1]}x{self.size[0]}; "
@@ -159,7 +152,7 @@ class ClipBuilder:
             for i, lab in enumerate(self._labels):
                 if lab is not None:
                     labels[i], labelled[i] = lab, True
-        all_notes = [*notes, *self.notes, *self._conversion_notes()]
+        all_notes = [*notes, *self._cap_note(labels is not None), *self.notes, *self._conversion_notes()]
         return Clip(
             name=name,
             frames=frames,
@@ -171,6 +164,18 @@ class ClipBuilder:
             notes=all_notes,
             source_size=self.size if self.out_size != self.size else None,
         )
+
+    def _cap_note(self, labelled: bool) -> list[str]:
+        """The resolution cap's note (WxH), written once the builder knows whether any frame had labels:
+        only then are labels kept at the source size (an unlabelled clip has none to keep)."""
+        if self.size is None or self.out_size == self.size:
+            return []
+        (h, w), (oh, ow) = self.size, self.out_size
+        cap = self.limits.max_side
+        note = f"resolution cap: frames downscaled from {w}x{h} to {ow}x{oh} (max_side={cap})"
+        if labelled:
+            note += f"; labels kept at {w}x{h}, predictions are scored at that size"
+        return [note]
 
     def _conversion_notes(self) -> list[str]:
         out = []
