@@ -46,7 +46,7 @@ from mpvss_core.viz.flow import (
 from mpvss_core.viz.heatmap import INFERNO_LUT, apply_colormap, attention_heatmap
 from mpvss_core.viz.labels import colorize_labels, label_legend, overlay_labels
 from mpvss_core.viz.layout import KEY_BADGE_COLOUR, PROPAGATED_BADGE_COLOUR, draw_key_marker, tile_images
-from mpvss_core.viz.legend import LegendEntry, legend_entries, legend_strip, with_legend
+from mpvss_core.viz.legend import LegendEntry, format_share, legend_entries, legend_strip, with_legend
 from mpvss_core.viz.palette import (
     METHOD_COLOURS,
     METRIC_COLOURS,
@@ -74,6 +74,7 @@ __all__ = [
     "draw_errors",
     "error_map",
     "error_shares",
+    "format_share",
     "hex_to_rgb",
     "legend_entries",
     "legend_strip",

@@ -52,6 +52,11 @@ def legend_entries(
     return sorted(out, key=lambda e: (-e.share, e.index))
 
 
+def format_share(share: float) -> str:
+    """A share in % as legends print it: one decimal, "<0.1%" for a present class that rounds to 0."""
+    return f"{share:.1f}%" if share >= 0.05 else "<0.1%"
+
+
 def _layout(width: int, class_names: Sequence[str]) -> tuple[int, int, int, int]:
     """(font size, swatch, cell width, cell height) for a strip `width` px wide (text grows with it)."""
     size = max(10, min(22, width // 48))
@@ -88,9 +93,9 @@ def legend_strip(
     font = _font(size)
     img = Image.new("RGB", (width, rows * cell_h + 4), background)
     draw = ImageDraw.Draw(img)
-    cells = [(e.colour, f"{e.name} {e.share:.1f}%") for e in shown]
+    cells = [(e.colour, f"{e.name} {format_share(e.share)}") for e in shown]
     if rest:
-        cells.append((None, f"+{len(rest)} more {sum(e.share for e in rest):.1f}%"))
+        cells.append((None, f"+{len(rest)} more {format_share(sum(e.share for e in rest))}"))
     for i, (colour, text) in enumerate(cells):
         r, c = divmod(i, cols)
         x, y = 4 + c * cell_w, 4 + r * cell_h
