@@ -70,7 +70,7 @@ def legend_strip(
     entries: Sequence[LegendEntry],
     width: int,
     class_names: Sequence[str],
-    max_rows: int = 2,
+    max_rows: int = 3,
     background: Colour = (255, 255, 255),
 ) -> np.ndarray:
     """HxWx3 uint8 strip `width` px wide: a swatch, the name and the share of each entry, row by row.
@@ -91,7 +91,8 @@ def legend_strip(
     if len(shown) > capacity:
         shown, rest = shown[: capacity - 1], shown[capacity - 1 :]
     font = _font(size)
-    img = Image.new("RGB", (width, rows * cell_h + 4), background)
+    height = rows * cell_h + 4
+    img = Image.new("RGB", (width, height + height % 2), background)  # even: H.264 frames need it
     draw = ImageDraw.Draw(img)
     cells = [(e.colour, f"{e.name} {format_share(e.share)}") for e in shown]
     if rest:
@@ -113,7 +114,7 @@ def with_legend(
     labels: np.ndarray,
     class_names: Sequence[str],
     palette: np.ndarray,
-    max_rows: int = 2,
+    max_rows: int = 3,
     ignore_index: int = IGNORE_INDEX,
 ) -> np.ndarray:
     """`image` (HxWx3 uint8, the overlay of `labels`) with the legend of `labels` stacked under it.
