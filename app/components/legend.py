@@ -21,7 +21,9 @@ def legend_html(entries: Sequence[LegendEntry]) -> str:
     if not entries:
         return '<div style="font-size:0.8em;color:#666">no class shown</div>'
     spans = "".join(
-        _ENTRY.format(name=html.escape(e.name, quote=True), colour=e.colour, share=format_share(e.share))
+        _ENTRY.format(
+            name=html.escape(e.name, quote=True), colour=e.colour, share=html.escape(format_share(e.share))
+        )
         for e in entries
     )
     return f'<div class="mpvss-legend" style="font-size:0.8em;line-height:1.6">{spans}</div>'
