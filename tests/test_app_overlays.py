@@ -196,3 +196,15 @@ def test_error_view_on_an_unlabelled_upload_is_against_per_frame() -> None:
     legends = _legends(at)
     shown = [m for m in at.session_state["_settings"].methods]
     assert legends[shown.index("per_frame")] == [("correct", "100.0%")]
+
+
+def test_flow_explorer_segment_legend_lists_the_queries_shown() -> None:
+    at = _app()
+    at.switch_page("views/flow.py").run()
+    _ok(at)
+    table = at.dataframe[0].value  # the query table: every query that wins pixels, largest first
+    expected = [
+        (f"query {r.query} · {r.category}", format_share(r.area_pct))
+        for r in table.sort_values(["area", "query"], ascending=[False, True]).itertuples()
+    ]
+    assert _legends(at)[-1] == expected

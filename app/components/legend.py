@@ -1,12 +1,17 @@
 """Class legends beside the app's overlays: a colour swatch, the class name and its share of the frame,
-for exactly the classes present in the shown labels (`mpvss_core.viz.legend_entries`)."""
+for exactly the classes present in the shown labels (`mpvss_core.viz.legend_entries`); on the Flow
+explorer's segment picture, the queries that win pixels, named by their most likely class."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
 
-from mpvss_core.viz import LegendEntry, format_share
+import numpy as np
+import pandas as pd
+
+from mpvss_core.labels import generic_class_names, palette_for
+from mpvss_core.viz import LegendEntry, format_share, legend_entries
 
 # one entry per class; `data-class` carries the name so tests (and readers of the HTML) find it exactly
 _ENTRY = (
@@ -32,3 +37,12 @@ def legend_html(entries: Sequence[LegendEntry]) -> str:
 def show(container, entries: Sequence[LegendEntry]) -> None:
     """Write the legend of `entries` into `container` (a column, or `st`)."""
     container.markdown(legend_html(entries), unsafe_allow_html=True)
+
+
+def query_segments(winner: np.ndarray, table: pd.DataFrame) -> list[LegendEntry]:
+    """Entries of the Flow explorer's segment picture (HxW winning query ids, drawn in the generic
+    palette of `flow_panels.segments_image`): "query q · category" per query present."""
+    n = int(np.asarray(winner).max()) + 1
+    category = dict(zip(table["query"], table["category"], strict=True))
+    names = [f"query {q} · {category[q]}" if q in category else f"query {q}" for q in range(n)]
+    return legend_entries(winner, names, palette_for(generic_class_names(n)))
