@@ -7,12 +7,13 @@ import pandas as pd
 import plotly.express as px
 
 from .common import Artifact, Plan, ReproContext, fmt, setting_of, weights_finding
+from .method_colours import DISPLAY_NAMES, colour_methods
 from .paper_reference import CLAIMS, FIGURE_A_DROP, SOURCES, reference
 
 TITLE = "Figure A: mIoU vs key-frame interval"
 METHODS = ("query_flow", "optical_flow", "copy")
 INTERVALS = tuple(range(2, 11))
-LABELS = {"query_flow": "query-based flow", "optical_flow": "optical flow", "copy": "copy"}
+LABELS = DISPLAY_NAMES
 
 
 def compute(ctx: ReproContext, intervals: tuple[int, ...] = INTERVALS) -> Artifact:
@@ -59,6 +60,7 @@ def compute(ctx: ReproContext, intervals: tuple[int, ...] = INTERVALS) -> Artifa
         labels={"interval": "key-frame interval K", "ours_miou": "mIoU (%)", "method": ""},
     )
     fig.update_xaxes(dtick=1)
+    colour_methods(fig)
 
     d = dict(zip(drop["method"], drop["ours_drop"], strict=True))
     findings = weights_finding(ctx) + plan.notes()

@@ -8,6 +8,7 @@ import plotly.express as px
 
 from .better_worse import OUTCOME_COLOURS, better_worse, outcome_counts
 from .common import K_DEFAULT, Artifact, Plan, ReproContext, fmt, setting_of, weights_finding
+from .method_colours import colour_methods
 from .paper_reference import FIGURE_B_WINS, SOURCES, reference
 
 TITLE = "Figure B: per-category analysis"
@@ -61,6 +62,7 @@ def compute(ctx: ReproContext) -> Artifact:
         title=TITLE + ": IoU per category",
         labels={"iou": "IoU (%)", "category": ""},
     )
+    colour_methods(bars)
     delta = px.bar(
         bw,
         x="category",

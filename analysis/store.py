@@ -26,6 +26,7 @@ from mpvss_core.evaluation.store import json_safe
 from mpvss_core.io import atomic_file
 
 from .common import Artifact
+from .method_colours import colour_methods
 
 __all__ = ["ASSETS_RESULTS", "PLOTLY_JS", "load_artifact", "save_artifact", "write_pngs"]
 
@@ -124,7 +125,8 @@ def load_artifact(name: str, root: str | os.PathLike = ASSETS_RESULTS) -> Artifa
         meta = json.loads((folder / "artifact.json").read_text(encoding="utf-8"))
         tables = {t: pd.read_csv(folder / f"{t}.csv") for t in meta["tables"]}
         figures = {
-            f: pio.from_json((folder / f"{f}.json").read_text(encoding="utf-8")) for f in meta["figures"]
+            f: colour_methods(pio.from_json((folder / f"{f}.json").read_text(encoding="utf-8")))
+            for f in meta["figures"]
         }
     except (OSError, ValueError, KeyError):
         return None

@@ -40,7 +40,9 @@ Scores in %, flow EPE in pixels, FLOPs in fvcore GFLOPs (1 per multiply-add), FP
 
 example: mpvss eval --model tiny --data synthetic:val --method query_flow --interval 5 --json out.json"""
 _INFER_HELP = """Predict every frame of a clip and write an H.264 overlay video (key frames marked "KEY",
-propagated ones "+d"), and optionally one label PNG per frame (palette PNGs of class ids).
+propagated ones "+d"; under each frame a class legend: colour, name and share of the frame of each
+class shown, --no-legend leaves it out), and optionally one label PNG per frame (palette PNGs of
+class ids).
 Videos are decoded as a stream, so long videos need little memory.
 
 example: mpvss infer clip.mp4 --model tiny --method query_flow --interval 5 --out overlay.mp4"""
@@ -150,6 +152,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     inf.add_argument("--labels-dir", default=None, help="also write per-frame label PNGs here")
     inf.add_argument("--max-frames", type=_positive, default=None)
     inf.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0..1 (0.5)")
+    inf.add_argument(
+        "--no-legend", dest="legend", action="store_false", help="no class legend strip under the frames"
+    )
     inf.set_defaults(func=cmd_infer)
 
 
@@ -339,7 +344,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from mpvss_core.labels import palette_for
     from mpvss_core.predictor import VideoPredictor, open_frames
     from mpvss_core.spec import resolve_model
-    from mpvss_core.viz import draw_key_marker, overlay_labels
+    from mpvss_core.viz import draw_key_marker, overlay_labels, with_legend
 
     if Path(args.out).suffix.lower() not in _VIDEO_OUT:
         raise InputError(f"--out {args.out!r}: use a video file name ending in {', '.join(_VIDEO_OUT)}")
@@ -370,9 +375,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
             stats["model_s"] += r.timings["model_s"]
             if labels_dir is not None:
                 write_label_png(labels_dir / f"{r.index:05d}.png", r.labels, palette)
-            over = overlay_labels(r.frame, r.labels, palette, alpha=args.alpha)
+            over = draw_key_marker(
+                overlay_labels(r.frame, r.labels, palette, alpha=args.alpha), r.is_key, r.distance
+            )
             bar.update(1)
-            yield draw_key_marker(over, r.is_key, r.distance)
+            # the strip's height depends on the width and the label space only: every frame the same size
+            yield with_legend(over, r.labels, names, palette) if args.legend else over
 
     t0 = time.perf_counter()
     try:

@@ -69,7 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from mpvss_core.data.preview import make_preview
     from mpvss_core.data.synthetic import SPLITS, render_clip
     from mpvss_core.io import atomic_path, check_dir_dest, write_video
-    from mpvss_core.viz import flow_scale, flow_to_rgb, overlay_labels
+    from mpvss_core.viz import flow_scale, flow_to_rgb, legend_entries, legend_strip, overlay_labels
 
     out = check_dir_dest(args.out, "--out")
     seed = SPLITS["val"].seeds[0] if args.seed is None else args.seed
@@ -83,9 +83,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for t in tqdm(range(clip.num_frames), desc="demo video", unit="frame"):
             f, v = flows[t]
             over = overlay_labels(clip.frames[t], clip.labels[t], clip.palette, alpha=0.55)
-            yield np.concatenate(
+            row = np.concatenate(
                 [clip.frames[t], over, flow_to_rgb(np.where(v[..., None], f, np.nan), scale)], 1
             )
+            # the labels' legend under the row (its layout fixed by the label space: one frame size)
+            entries = legend_entries(clip.labels[t], clip.class_names, clip.palette)
+            yield np.concatenate([row, legend_strip(entries, row.shape[1], clip.class_names)], 0)
 
     video = write_video(out / "demo_overlay.mp4", panels(), fps=clip.fps)
     with atomic_path(out / "demo_preview.png", suffix=".png", what="--out") as tmp:
@@ -96,7 +99,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"rendered in {dt:.1f} s"
     )
     print(f"classes present: {', '.join(present)}")
-    print(f"wrote {video} (frame | labels | exact flow to the previous frame) and {out / 'demo_preview.png'}")
+    print(
+        f"wrote {video} (frame | labels | exact flow to the previous frame, a class legend under them) "
+        f"and {out / 'demo_preview.png'}"
+    )
     return 0
 
 

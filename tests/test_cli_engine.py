@@ -149,7 +149,7 @@ def test_infer_writes_an_overlay_video_and_label_pngs(video, tmp_path, capsys):
     ]
     assert main(argv) == 0
     info = probe_video(out)
-    assert info.num_frames == 6 and (info.width, info.height) == (128, 64) and info.codec == "h264"
+    assert info.num_frames == 6 and info.width == 128 and info.height > 64 and info.codec == "h264"  # legend
     assert sorted(p.name for p in labels.iterdir()) == [f"{i:05d}.png" for i in range(6)]
     assert "6 frames (2 key frames" in capsys.readouterr().out
 

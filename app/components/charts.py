@@ -8,20 +8,23 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from analysis.better_worse import OUTCOME_COLOURS
+from analysis.method_colours import colour_methods  # noqa: F401 (re-exported: pages recolour with it)
+from mpvss_core.viz import METRIC_PATTERNS, method_colour_map, metric_colour_map
 
 HEIGHT = 360
 
 
 def method_colours(methods) -> dict[str, str]:
-    """One colour per method, the same in every chart of a page (px would recolour per trace order)."""
-    palette = px.colors.qualitative.Plotly
-    return {m: palette[i % len(palette)] for i, m in enumerate(sorted(set(methods)))}
+    """Each method's one colour, fixed by its name (`mpvss_core.viz.palette`): the same in every chart
+    of every page and in the analysis figures (px alone would recolour by trace order)."""
+    return method_colour_map(methods)
 
 
 def timeline(table: pd.DataFrame, frame: int, key_frames: list[int]) -> go.Figure:
     """Per-frame mIoU of each method (markers are clickable), key frames shaded, the current frame a line."""
     fig = px.line(
         table,
+        color_discrete_map=method_colours(table["method"]),
         x="frame",
         y="miou",
         color="method",
@@ -31,7 +34,7 @@ def timeline(table: pd.DataFrame, frame: int, key_frames: list[int]) -> go.Figur
         height=HEIGHT,
     )
     for k in key_frames:
-        fig.add_vline(x=k, line_width=8, line_color="rgba(220,40,40,0.15)")
+        fig.add_vline(x=k, line_width=8, line_color="rgba(120,120,120,0.18)")
     fig.add_vline(x=frame, line_width=2, line_dash="dash", line_color="black")
     fig.add_annotation(
         x=key_frames[0] if key_frames else 0,
@@ -48,6 +51,7 @@ def iou_bars(per_class: pd.DataFrame) -> go.Figure:
     """Per-category IoU (%) per method, grouped bars."""
     fig = px.bar(
         per_class,
+        color_discrete_map=method_colours(per_class["method"]),
         x="category",
         y="iou",
         color="method",
@@ -150,11 +154,21 @@ def stacked(table: pd.DataFrame, y: str, title: str) -> go.Figure:
 
 
 def grouped(table: pd.DataFrame, y: str, title: str, colour: str = "metric") -> go.Figure:
+    """Bars per method, one per `colour` value: metrics in their own greys and patterns (never method
+    colours, since the methods are on the x axis already)."""
+    scheme = {}
+    if colour == "metric":
+        scheme = dict(
+            color_discrete_map=metric_colour_map(table[colour]),
+            pattern_shape=colour,
+            pattern_shape_map=METRIC_PATTERNS,
+        )
     fig = px.bar(
         table,
         x="method",
         y=y,
         color=colour,
+        **scheme,
         barmode="group",
         text_auto=".1f",
         height=HEIGHT,

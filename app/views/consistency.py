@@ -58,6 +58,7 @@ if need_methods(s):
             )
             st.subheader("VC_8 of each 8-frame window")
             fig = px.line(tidy_w, x="window start", y="VC_8 (%)", color="method", markers=True, height=320)
+            charts.colour_methods(fig)
             st.plotly_chart(fig, key="vc_windows")
             means = tidy_w.groupby("method", sort=False)["VC_8 (%)"].apply(lambda v: np.nanmean(v))
             st.caption("Mean over windows per method: " + ", ".join(f"{m} {v:.1f}" for m, v in means.items()))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import state
-from app.components import charts, flow_panels
+from app.components import charts, flow_panels, legend
 from app.components.frames import show_grid
 from app.components.header import page_header
 from app.selection import query_from_selection
@@ -83,4 +83,5 @@ else:
         st.caption("Click a segment to pick its query")
         fig = charts.segment_picker(flow_panels.segments_image(s, r, ff.winner), ff.winner, step=8)
         st.plotly_chart(fig, key="segments", on_select=_pick, selection_mode="points")
+        legend.show(st, legend.query_segments(ff.winner, table))
     show_grid(flow_panels.query_images(s, r, ff, int(q), scale), columns=3)
