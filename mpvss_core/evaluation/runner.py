@@ -38,6 +38,7 @@ from mpvss_core.evaluation.datasets import DataSet
 from mpvss_core.evaluation.evaluate import evaluate
 from mpvss_core.evaluation.reference import PerFrameReference
 from mpvss_core.evaluation.store import EvalResult, ResultStore, result_key
+from mpvss_core.evaluation.timing import conditions, load_average
 from mpvss_core.frame_result import FrameResult
 from mpvss_core.methods.table import method_spec
 from mpvss_core.predictor import VideoPredictor
@@ -169,6 +170,7 @@ def run_evaluation(
         raise ValueError(f"the predictor runs {predictor.method!r}, not {method!r} of this model")
     refs = PerFrameReference(spec, device=device, store=store)
     calls, served = predictor.propagator.segmenter_calls, predictor.propagator.keys_served
+    load_before = load_average()
     result = evaluate(predictor, data, schedule, flow_epe_metric=flow_epe, progress=progress,
                       on_frame=on_frame, keep_labels=keep_labels, reference=reference,
                       per_frame_labels=refs, tc=tc, tc_flow=tc_flow)  # fmt: skip
@@ -180,6 +182,15 @@ def run_evaluation(
     # timings are those measured when they were computed: methods.shared_keys)
     result.summary["segmenter_calls"] = predictor.propagator.segmenter_calls - calls
     result.summary["shared_key_frames"] = predictor.propagator.keys_served - served
+    # how its FPS and latencies were made (one pass, not the timing protocol): stored with them
+    result.summary["timing"] = conditions(
+        device,
+        1,
+        result.summary.get("warmup_frames", 0),
+        load_before=load_before,
+        load_after=load_average(),
+        protocol="single pass",
+    ).as_dict()
     if info.is_main:
         if shared is not None:
             _save(store, shared[0], result, shared[1])

@@ -12,7 +12,9 @@ seed), the data identity (`evaluation.datasets.DataSet.identity`: clip names, fi
 or seeds), the method, the schedule, the evaluation options and `CODE_VERSION` (bumped whenever the
 numbers an evaluation produces would change). A result is written into a temporary folder and renamed into
 place in one step, so a crash never leaves a half result; a rerun with the same key reads the stored
-result instead of recomputing it (timings included: they are those of the run that computed it).
+result instead of recomputing it (timings included: they are those of the run that computed it, and
+`summary["timing"]` says how they were made: device, threads, load average, one pass, warm-up frames;
+`evaluation.timing.Conditions`).
 """
 
 from __future__ import annotations
