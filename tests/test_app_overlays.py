@@ -170,16 +170,22 @@ def test_error_and_difference_views_on_the_built_in_clip() -> None:
     clip = render_clip(900000, 8, (64, 128))
     truth = clip.labels[3]
     for legend, method in zip(_legends(at), ["per_frame", "copy", "optical_flow", "query_flow"], strict=True):
-        correct = 100.0 * np.mean(labels[method][3] == truth)
-        assert dict(legend).get("correct", format_share(0.0)) == format_share(correct) or correct == 0
+        correct = 100.0 * np.mean((labels[method][3] == truth) & (truth != 255))
+        assert dict(legend).get("correct") == (format_share(correct) if correct else None)
         assert {n for n, _ in legend} <= {"correct", "wrong", "ignored"}
 
     at.radio(key="cmp_view").set_value("Difference").run()
-    at.selectbox(key="diff_a").set_value("per_frame").run()
-    at.selectbox(key="diff_b").set_value("copy").run()
+    # the random tiny model gives one class nearly everywhere, so the share may be 0 here; the exact
+    # drawing and share on hand-built maps are in tests/test_overlays.py
+    a, b = "per_frame", "copy"
+    at.selectbox(key="diff_a").set_value(a).run()
+    at.selectbox(key="diff_b").set_value(b).run()
     _ok(at)
-    share = 100.0 * np.mean(labels["per_frame"][3] != labels["copy"][3])
-    assert _legends(at)[-1] == ([("per_frame ≠ copy", format_share(share))] if share else [])
+    share = 100.0 * np.mean(labels[a][3] != labels[b][3])
+    assert _legends(at)[-1] == [
+        (f"{a} ≠ {b}", format_share(share)),
+        ("same class (frame in grey)", format_share(100 - share)),
+    ]
 
 
 def test_error_view_on_an_unlabelled_upload_is_against_per_frame() -> None:

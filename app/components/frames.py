@@ -139,8 +139,11 @@ def difference_panel(
     """(image, caption, legend) of the pixels where methods `a` and `b` disagree at frame `index`."""
     diff = difference_map(a.labels[index], b.labels[index])
     share = difference_share(diff)
-    entry = LegendEntry(0, f"{a.method} ≠ {b.method}", DIFFERENCE_COLOUR, share)
-    entries = [entry] if diff.any() else []
+    # both entries always: "disagree on 0.0%" is a finding too
+    entries = [
+        LegendEntry(0, f"{a.method} ≠ {b.method}", DIFFERENCE_COLOUR, share),
+        LegendEntry(1, "same class (frame in grey)", (160, 160, 160), 100.0 - share),
+    ]
     image = draw_difference(s.clip.frames[index], diff, alpha)
     return image, f"{a.method} vs {b.method} · disagree on {share:.1f}% of the frame", entries
 

@@ -42,12 +42,25 @@ def _jump_to_selection() -> None:
 VIEWS = ("Overlay", "Errors", "Difference")
 
 
+def _keep_valid(key: str, options: list[str], many: bool = False) -> None:
+    """Drop the widget `key`'s remembered choice(s) that are not among `options`."""
+    if key not in st.session_state:
+        return
+    value = st.session_state[key]
+    if many:
+        st.session_state[key] = [v for v in value if v in options]
+    elif value not in options:
+        del st.session_state[key]
+
+
 def _views(preds: dict[str, state.Prediction], index: int) -> None:
     """The look controls and the panels of frame `index` in the chosen view."""
     c1, c2, c3 = st.columns([2, 2, 3])
     view = c1.radio("View", VIEWS, horizontal=True, key="cmp_view")
     alpha = c2.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="cmp_alpha")
     names = list(dict.fromkeys([*s.model_class_names, *(s.clip.class_names if s.has_ground_truth else ())]))
+    # choices of an earlier clip or model that this one does not offer would make the widgets raise
+    _keep_valid("cmp_classes", names, many=True)
     chosen = c3.multiselect(
         "Show only these classes (none chosen: all)",
         names,
@@ -84,6 +97,8 @@ def _views(preds: dict[str, state.Prediction], index: int) -> None:
             st.info("The difference view needs two methods: choose another in the sidebar.")
             return
         d1, d2 = st.columns(2)
+        _keep_valid("diff_a", methods)
+        _keep_valid("diff_b", methods)
         a = d1.selectbox("Method A", methods, index=0, key="diff_a")
         b = d2.selectbox("Method B", methods, index=1, key="diff_b")
         look = frames.Look(alpha)
