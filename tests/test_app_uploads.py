@@ -215,6 +215,9 @@ def test_files_the_app_writes_are_0644(tmp_path, monkeypatch) -> None:
         assert stat.S_IMODE(saved.stat().st_mode) == 0o644
         at = AppTest.from_file(APP, default_timeout=120)
         at.run()
+        # a K no other test asks for: the app's process-wide prediction cache (shared by every test in
+        # this process) would otherwise serve copy without evaluating, and nothing would be written
+        at.slider(key="interval").set_value(13).run()
         at.multiselect(key="methods").set_value(["copy"]).run()
         _ok(at)
         written = list(results.rglob("*"))
